@@ -1,0 +1,17 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.PHONY: test lint demo venv
+
+venv:
+	@bash scripts/venv.sh >/dev/null
+
+# Builds (or reuses) the pinned virtualenv, then runs lint, type checks and every test.
+test:
+	@VENV=$$(bash scripts/venv.sh) && \
+	  "$$VENV/bin/ruff" check custom_components tests benchmarks && \
+	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks && \
+	  "$$VENV/bin/mypy" && \
+	  "$$VENV/bin/python" -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint:
+	@VENV=$$(bash scripts/venv.sh) && "$$VENV/bin/ruff" check --fix custom_components tests benchmarks && "$$VENV/bin/ruff" format custom_components tests benchmarks

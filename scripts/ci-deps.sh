@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# System and npm packages the tests need; idempotent and quick when already present.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/strict_csms/package.json" ] && [ ! -d "$here/tests/strict_csms/node_modules" ]; then
+  (cd "$here/tests/strict_csms" && npm ci --no-audit --no-fund --loglevel=error)
+fi
