@@ -1,0 +1,1201 @@
+"""The charge point: OCPP 1.6J Core and RemoteTrigger behaviour on top of the wire layer.
+
+Inputs arrive through plain methods (``set_plugged``, ``set_reading``, ``swipe``...), outputs go
+to a ``ChargerHardware``; everything that talks to the CSMS runs in tasks this object owns, so
+``stop()`` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    ChargePointErrorCode,
+    ChargePointStatus,
+    Measurand,
+    MessageTrigger,
+    ReadingContext,
+    Reason,
+    RegistrationStatus,
+)
+
+from .configuration import CORE_KEYS, ENGINE_MEASURANDS, ChangeOutcome, Configuration
+from .connection import (
+    ConnectError,
+    ConnectErrorKind,
+    ConnectionState,
+    build_ssl_context,
+    open_connection,
+)
+from .connector import Connector, Fault, Transaction
+from .frames import OcppCallError, load_validators
+from .hardware import ChargerHardware, ChargingLimit, EvState, ResetKind, UnlockOutcome
+from .meter import MeterReadings, sampled_values
+from .rpc import NotConnectedError, OcppRpc, Reply
+from .settings import EngineSettings, SecurityProfile
+from .storage import EngineStorage
+
+_LOGGER = logging.getLogger(__name__)
+
+type EngineListener = Callable[[str, dict[str, Any]], None]
+
+BOOT_RETRY_DEFAULT = 30
+# The idTag the charge point uses for itself when the user starts a session locally.
+STORAGE_CONFIGURATION = "configuration"
+STORAGE_TRANSACTIONS = "transactions"
+STORAGE_AVAILABILITY = "availability"
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds, the form every CSMS parses."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(slots=True)
+class QueuedMessage:
+    """A transaction message waiting for delivery (StartTransaction, MeterValues, Stop)."""
+
+    action: str
+    payload: dict[str, Any]
+    transaction: Transaction | None
+    attempts: int = 0
+
+
+class ChargePointEngine(OcppRpc):
+    """One OCPP 1.6J charge point with ``number_of_connectors`` connectors."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        hardware: ChargerHardware,
+        storage: EngineStorage,
+        *,
+        listener: EngineListener | None = None,
+    ) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        super().__init__(
+            settings.charge_point_id,
+            call_timeout=settings.call_timeout,
+            spawn=self._spawn,
+            frame_listener=self._on_frame if listener else None,
+        )
+        self.settings = settings
+        self.hardware = hardware
+        self.storage = storage
+        self._listener = listener
+        self.config = Configuration(
+            CORE_KEYS,
+            supported_measurands=self.supported_measurands,
+            overrides={
+                "NumberOfConnectors": str(settings.number_of_connectors),
+                "SecurityProfile": str(int(settings.security_profile)),
+            },
+        )
+        self.config.add_hook(self._on_config_changed)
+        self.connectors: dict[int, Connector] = {
+            c: Connector(c) for c in range(settings.number_of_connectors + 1)
+        }
+        self.readings: dict[int, MeterReadings] = {c: MeterReadings() for c in self.connectors}
+        self.state = ConnectionState.DISCONNECTED
+        self.last_error: str | None = None
+        self.last_error_kind: ConnectErrorKind | None = None
+        self.last_heartbeat: float | None = None
+        self.csms_time_offset: float | None = None
+        self._booted = False
+        self._accepted = asyncio.Event()
+        self._online = asyncio.Event()
+        self._online.set()
+        self._wake_boot = asyncio.Event()
+        self._heartbeat_changed = asyncio.Event()
+        self._ping_changed = asyncio.Event()
+        self._aligned_changed = asyncio.Event()
+        self._status_queue: list[tuple[int, str, str, str | None]] = []
+        self._status_ready = asyncio.Event()
+        self._tx_queue: list[QueuedMessage] = []
+        self._tx_ready = asyncio.Event()
+        self._samplers: dict[int, asyncio.Task[None]] = {}
+        self._permitted: dict[int, bool] = {}
+        self._last_limit: dict[int, ChargingLimit] = {}
+        self._auth_cache: dict[str, str] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._last_stamp = 0.0
+        self._extra_measurands: frozenset[str] = frozenset()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore persisted state and start connecting; returns at once."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, load_validators)
+        saved = await self.storage.async_load(STORAGE_CONFIGURATION)
+        if isinstance(saved, dict):
+            self.config.restore(saved)
+        availability = await self.storage.async_load(STORAGE_AVAILABILITY)
+        if isinstance(availability, dict):
+            for key, operative in availability.items():
+                connector = self.connectors.get(int(key))
+                if connector is not None:
+                    connector.operative = bool(operative)
+        transactions = await self.storage.async_load(STORAGE_TRANSACTIONS)
+        if isinstance(transactions, dict):
+            for data in transactions.values():
+                self._restore_transaction(Transaction.from_dict(data))
+        self._ssl_context = await loop.run_in_executor(None, build_ssl_context, self.effective_settings)
+        self._supervisor = asyncio.create_task(self._supervise(), name="ocpp_cp supervisor")
+
+    async def stop(self) -> None:
+        """Close the connection and cancel every task this engine started."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        tasks = list(self._tasks) + list(self._samplers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._samplers.clear()
+
+    def go_offline(self) -> None:
+        """Drop the connection and stay away until ``go_online``."""
+        self._online.clear()
+        self._drop_connection()
+
+    def go_online(self) -> None:
+        self._online.set()
+
+    def reconnect(self) -> None:
+        """Drop the link now; the supervisor dials again straight away."""
+        self._drop_connection()
+
+    @property
+    def effective_settings(self) -> EngineSettings:
+        """Settings with the security keys the CSMS may have changed since."""
+        key = self.config.get("AuthorizationKey") or self.settings.authorization_key
+        profile = SecurityProfile(self.config.get_int("SecurityProfile"))
+        return dataclasses.replace(self.settings, authorization_key=key, security_profile=profile)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def runner() -> None:
+            await coro
+
+        task = asyncio.create_task(runner(), name=f"ocpp_cp {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("Task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _emit(self, event: str, /, **data: Any) -> None:
+        if self._listener is not None:
+            self._listener(event, data)
+
+    def _on_frame(self, direction: str, text: str) -> None:
+        self._emit("frame", direction=direction, frame=text)
+
+    def _set_state(self, state: ConnectionState, error: str | None = None) -> None:
+        if error is not None:
+            self.last_error = error
+        if state != self.state or error is not None:
+            self.state = state
+            self._emit("state", state=state.value, error=self.last_error)
+
+    # -- supervisor -------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while True:
+            await self._online.wait()
+            self._set_state(ConnectionState.CONNECTING)
+            try:
+                websocket = await open_connection(self.effective_settings, self._ssl_context)
+            except ConnectError as err:
+                self.last_error_kind = err.kind
+                self._set_state(ConnectionState.DISCONNECTED, str(err))
+                _LOGGER.info("Connecting to %s failed: %s", self.settings.connection_url, err)
+            else:
+                self.last_error_kind = None
+                self.attach(websocket)
+                try:
+                    if await self._run_session(websocket):
+                        attempt = 0
+                finally:
+                    self.detach()
+                    self._accepted.clear()
+                    self._status_queue.clear()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(websocket.close(), 2)
+                    self._set_state(ConnectionState.DISCONNECTED)
+            if not self._online.is_set():
+                continue
+            await asyncio.sleep(self._backoff_delay(attempt))
+            attempt += 1
+
+    def _backoff_delay(self, attempt: int) -> float:
+        """Exponential back-off with +/-25 % jitter so a fleet does not redial in lockstep."""
+        base = self.settings.reconnect_initial_delay * (2 ** min(attempt, 16))
+        return min(self.settings.reconnect_max_delay, base) * random.uniform(0.75, 1.25)
+
+    async def _run_session(self, websocket: Any) -> bool:
+        """Serve one connection until it closes; True if the CSMS accepted us on it."""
+        receiver = asyncio.create_task(self.receive_loop(websocket), name="ocpp_cp receive")
+        workers = [
+            asyncio.create_task(self._ping_loop(websocket), name="ocpp_cp ping"),
+            asyncio.create_task(self._session_main(), name="ocpp_cp session"),
+        ]
+        try:
+            await receiver
+        finally:
+            for task in workers:
+                task.cancel()
+            receiver.cancel()
+            await asyncio.gather(receiver, *workers, return_exceptions=True)
+        return self._booted and self.state == ConnectionState.ACCEPTED
+
+    def _drop_connection(self) -> None:
+        websocket = self._websocket
+        if websocket is not None:
+            websocket.transport.abort()
+
+    async def _ping_loop(self, websocket: Any) -> None:
+        while True:
+            interval = self.config.get_int("WebSocketPingInterval")
+            self._ping_changed.clear()
+            if interval <= 0:
+                await self._ping_changed.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._ping_changed.wait(), interval)
+                continue
+            except TimeoutError:
+                pass
+            try:
+                pong = await websocket.ping()
+                await asyncio.wait_for(pong, self.settings.pong_timeout)
+            except TimeoutError:
+                self.last_error = "the CSMS stopped answering WebSocket pings"
+                _LOGGER.warning("No pong within %ss: dropping the link", self.settings.pong_timeout)
+                websocket.transport.abort()
+                return
+            except Exception:  # closed under us: the receiver notices
+                return
+
+    async def _session_main(self) -> None:
+        if not self._booted:
+            await self._boot()
+        else:
+            self._set_state(ConnectionState.ACCEPTED)
+        self._accepted.set()
+        self._status_queue.clear()
+        for connector in self.connectors.values():
+            self._queue_status(connector, force=True)
+        await asyncio.gather(
+            self._heartbeat_loop(),
+            self._status_sender(),
+            self._transaction_sender(),
+            self._clock_aligned_loop(),
+        )
+
+    # -- boot & heartbeat -------------------------------------------------------------------
+
+    def _boot_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "chargePointVendor": self.settings.vendor[:20],
+            "chargePointModel": self.settings.model[:20],
+        }
+        if self.settings.serial_number:
+            payload["chargePointSerialNumber"] = self.settings.serial_number[:25]
+        if self.settings.firmware_version:
+            payload["firmwareVersion"] = self.settings.firmware_version[:50]
+        return payload
+
+    async def _boot(self) -> None:
+        while True:
+            self._set_state(ConnectionState.BOOTING)
+            self._wake_boot.clear()
+            retry = BOOT_RETRY_DEFAULT
+            try:
+                result = await self.call_action("BootNotification", self._boot_payload())
+            except (TimeoutError, OcppCallError) as err:
+                self._set_state(
+                    ConnectionState.BOOTING,
+                    f"the CSMS did not answer BootNotification ({err or 'timeout'})",
+                )
+            else:
+                self._note_csms_time(result.get("currentTime"))
+                status = result["status"]
+                retry = int(result.get("interval") or 0) or BOOT_RETRY_DEFAULT
+                if status == RegistrationStatus.accepted:
+                    self._apply_boot_interval(int(result.get("interval") or 0))
+                    self._booted = True
+                    self.last_error = None
+                    self._set_state(ConnectionState.ACCEPTED)
+                    return
+                if status == RegistrationStatus.pending:
+                    self._set_state(ConnectionState.PENDING)
+                else:
+                    self._set_state(
+                        ConnectionState.REJECTED, "the CSMS rejected the BootNotification"
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_boot.wait(), retry)
+
+    def _apply_boot_interval(self, interval: int) -> None:
+        pinned = self.settings.pinned_heartbeat_interval
+        if pinned is not None:
+            interval = pinned
+        if interval > 0:
+            self.config.set_internal("HeartbeatInterval", str(interval))
+            self._heartbeat_changed.set()
+
+    def _note_csms_time(self, value: Any) -> None:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                csms = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if csms.tzinfo is None:
+                    csms = csms.replace(tzinfo=UTC)
+                self.csms_time_offset = csms.timestamp() - time.time()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            interval = self.config.get_int("HeartbeatInterval")
+            self._heartbeat_changed.clear()
+            if interval <= 0:
+                await self._heartbeat_changed.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._heartbeat_changed.wait(), interval)
+                continue
+            except TimeoutError:
+                pass
+            await self._send_heartbeat()
+
+    async def _send_heartbeat(self) -> None:
+        try:
+            result = await self.call_action("Heartbeat", {})
+        except (TimeoutError, OcppCallError, NotConnectedError) as err:
+            _LOGGER.info("Heartbeat failed: %s", err)
+            return
+        self.last_heartbeat = time.time()
+        self._note_csms_time(result.get("currentTime"))
+        self._emit("heartbeat", at=self.last_heartbeat)
+
+    # -- time -------------------------------------------------------------------------------
+
+    def now_stamp(self) -> str:
+        """Strictly increasing timestamps: evcc drops messages older than the last it saw."""
+        now = max(time.time(), self._last_stamp + 0.001)
+        self._last_stamp = now
+        return iso(now)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _connector(self, connector_id: int) -> Connector:
+        try:
+            return self.connectors[connector_id]
+        except KeyError:
+            raise ValueError(f"no connector {connector_id}") from None
+
+    def set_plugged(self, connector_id: int, plugged: bool) -> None:
+        connector = self._connector(connector_id)
+        if connector.plugged == plugged:
+            return
+        connector.plugged = plugged
+        connector.finishing = False
+        if plugged:
+            if connector.pending_id_tag is not None and connector.transaction is None:
+                id_tag = connector.pending_id_tag
+                self._spawn(self._begin_transaction(connector, id_tag), "start on plug")
+        else:
+            connector.ev_state = EvState.IDLE
+            if connector.transaction is not None:
+                if self.config.get_bool("StopTransactionOnEVSideDisconnect"):
+                    self._end_transaction(connector, Reason.ev_disconnected)
+            if self.config.get_bool("UnlockConnectorOnEVSideDisconnect"):
+                self._spawn(self._unlock_quietly(connector_id), "unlock on unplug")
+        self._refresh(connector)
+
+    def set_ev_state(self, connector_id: int, state: EvState) -> None:
+        connector = self._connector(connector_id)
+        if connector.ev_state != state:
+            connector.ev_state = state
+            self._refresh(connector)
+
+    def set_fault(
+        self,
+        connector_id: int,
+        error_code: ChargePointErrorCode | str,
+        info: str | None = None,
+        *,
+        blocking: bool = True,
+        vendor_error_code: str | None = None,
+    ) -> None:
+        connector = self._connector(connector_id)
+        connector.fault = Fault(ChargePointErrorCode(error_code), info, vendor_error_code, blocking)
+        self._refresh(connector)
+
+    def clear_fault(self, connector_id: int) -> None:
+        self.set_fault(connector_id, ChargePointErrorCode.no_error)
+
+    def set_reading(
+        self, connector_id: int, measurand: str, value: float | None, phase: str | None = None
+    ) -> None:
+        """A meter reading in the measurand's canonical unit; None = unavailable right now."""
+        self.readings[self._connector(connector_id).connector_id].set(measurand, value, phase)
+
+    def set_available_measurands(self, measurands: frozenset[str]) -> None:
+        """Measurands the charger can supply besides ``settings.measurands`` (HA mapping)."""
+        self._extra_measurands = measurands
+
+    def supported_measurands(self) -> frozenset[str]:
+        return self.settings.measurands | self._extra_measurands | ENGINE_MEASURANDS
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _refresh(self, connector: Connector) -> None:
+        self._queue_status(connector)
+        self._update_outputs(connector)
+
+    def _queue_status(self, connector: Connector, *, force: bool = False) -> None:
+        status = connector.status()
+        error = connector.error_code
+        if not force and (status, error) == (connector.last_sent_status, connector.last_sent_error):
+            return
+        connector.last_sent_status, connector.last_sent_error = status, error
+        self._emit("status", connector_id=connector.connector_id, status=status, error_code=error)
+        if self._accepted.is_set():
+            self._status_queue.append((connector.connector_id, status, error, connector.fault.info))
+            self._status_ready.set()
+
+    async def _status_sender(self) -> None:
+        while True:
+            await self._status_ready.wait()
+            self._status_ready.clear()
+            while self._status_queue:
+                connector_id, status, error, info = self._status_queue.pop(0)
+                await self._send_status(connector_id, status, error, info)
+
+    async def _send_status(
+        self, connector_id: int, status: str, error: str, info: str | None
+    ) -> None:
+        payload: dict[str, Any] = {
+            "connectorId": connector_id,
+            "errorCode": error,
+            "status": status,
+            "timestamp": self.now_stamp(),
+        }
+        if info:
+            payload["info"] = info[:50]
+        vendor_code = self.connectors[connector_id].fault.vendor_error_code
+        if vendor_code:
+            payload["vendorErrorCode"] = vendor_code[:50]
+        try:
+            await self.call_action("StatusNotification", payload)
+        except (TimeoutError, OcppCallError, NotConnectedError) as err:
+            _LOGGER.info("StatusNotification failed: %s", err)
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def limit_amps(self, connector: Connector) -> float:
+        """The current the connector may draw now (0 while paused or not authorised)."""
+        if not self._may_charge(connector):
+            return 0.0
+        return self.settings.hardware_max_current
+
+    def _may_charge(self, connector: Connector) -> bool:
+        tx = connector.transaction
+        return (
+            tx is not None
+            and not tx.deauthorized
+            and not connector.paused
+            and connector.plugged
+            and connector.status() != ChargePointStatus.faulted
+        )
+
+    def offered(self, connector: Connector) -> dict[str, float]:
+        amps = self.limit_amps(connector)
+        return {
+            Measurand.current_offered: amps,
+            Measurand.power_offered: amps * self.settings.nominal_voltage * self.settings.phases,
+        }
+
+    def _update_outputs(self, connector: Connector) -> None:
+        if connector.connector_id == 0:
+            return
+        permitted = self._may_charge(connector)
+        limit = ChargingLimit(amps=self.limit_amps(connector) if permitted else None)
+        cid = connector.connector_id
+        if self._permitted.get(cid) != permitted:
+            self._permitted[cid] = permitted
+            self._spawn(self.hardware.set_charging_permitted(cid, permitted), "permit")
+        if permitted and self._last_limit.get(cid) != limit:
+            self._last_limit[cid] = limit
+            self._spawn(self.hardware.set_charging_limit(cid, limit), "limit")
+
+    async def _unlock_quietly(self, connector_id: int) -> None:
+        try:
+            await self.hardware.unlock_connector(connector_id)
+        except Exception:
+            _LOGGER.exception("Unlocking connector %s failed", connector_id)
+
+    # -- authorization ----------------------------------------------------------------------
+
+    async def authorize(self, id_tag: str) -> bool:
+        """Authorize.req when online; the cache and offline rules otherwise."""
+        cached = self._auth_cache.get(id_tag)
+        if cached == AuthorizationStatus.accepted and self.config.get_bool("LocalPreAuthorize"):
+            self._spawn(self._refresh_authorization(id_tag), "refresh authorization")
+            return True
+        if self._accepted.is_set():
+            try:
+                result = await self.call_action("Authorize", {"idTag": id_tag})
+            except (TimeoutError, NotConnectedError):
+                pass
+            except OcppCallError:
+                return False
+            else:
+                status = result["idTagInfo"]["status"]
+                self._remember_authorization(id_tag, status)
+                return bool(status == AuthorizationStatus.accepted)
+        if self.config.get_bool("LocalAuthorizeOffline") and cached == AuthorizationStatus.accepted:
+            return True
+        return self.config.get_bool("AllowOfflineTxForUnknownId")
+
+    async def _refresh_authorization(self, id_tag: str) -> None:
+        with contextlib.suppress(TimeoutError, NotConnectedError, OcppCallError):
+            result = await self.call_action("Authorize", {"idTag": id_tag})
+            self._remember_authorization(id_tag, result["idTagInfo"]["status"])
+
+    def _remember_authorization(self, id_tag: str, status: str) -> None:
+        if self.config.get_bool("AuthorizationCacheEnabled"):
+            self._auth_cache[id_tag] = status
+
+    async def swipe(self, id_tag: str) -> str:
+        """An RFID card at the reader: stop the session it started, or start one."""
+        for connector in self.connectors.values():
+            tx = connector.transaction
+            if tx is not None and tx.id_tag == id_tag:
+                self._end_transaction(connector, Reason.local)
+                return "stopped"
+        target = self._pick_connector(None)
+        if target is None:
+            return "no_connector"
+        if not await self.authorize(id_tag):
+            return "rejected"
+        return await self._start_or_wait(target, id_tag)
+
+    async def start_transaction(self, connector_id: int, id_tag: str) -> str:
+        """A local start (HA service, button): authorise, then start or wait for the plug."""
+        connector = self._connector(connector_id)
+        if not connector.may_start():
+            return "busy"
+        if not await self.authorize(id_tag):
+            return "rejected"
+        return await self._start_or_wait(connector, id_tag)
+
+    def stop_transaction(self, connector_id: int, reason: Reason | str = Reason.local) -> bool:
+        connector = self._connector(connector_id)
+        if connector.transaction is None:
+            return False
+        self._end_transaction(connector, Reason(reason))
+        return True
+
+    def _pick_connector(self, connector_id: int | None) -> Connector | None:
+        if connector_id is not None:
+            connector = self.connectors.get(connector_id)
+            if connector is None or not connector.may_start() or connector_id == 0:
+                return None
+            return connector
+        free = [c for c in self.connectors.values() if c.may_start() and c.pending_id_tag is None]
+        plugged = [c for c in free if c.plugged]
+        return (plugged or free or [None])[0]
+
+    async def _start_or_wait(self, connector: Connector, id_tag: str) -> str:
+        if connector.plugged:
+            await self._begin_transaction(connector, id_tag)
+            return "started"
+        connector.pending_id_tag = id_tag
+        connector.pending_since = time.monotonic()
+        self._refresh(connector)
+        self._spawn(self._expire_pending(connector, connector.pending_since), "connection timeout")
+        return "waiting_for_plug"
+
+    async def _expire_pending(self, connector: Connector, since: float) -> None:
+        await asyncio.sleep(self.config.get_int("ConnectionTimeOut"))
+        if connector.pending_id_tag is not None and connector.pending_since == since:
+            connector.pending_id_tag = None
+            self._refresh(connector)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    async def _begin_transaction(self, connector: Connector, id_tag: str) -> None:
+        if connector.transaction is not None:
+            return
+        energy = self.readings[connector.connector_id].energy_wh()
+        tx = Transaction(
+            connector_id=connector.connector_id,
+            id_tag=id_tag,
+            meter_start=round(energy) if energy is not None else 0,
+            started_at=self.now_stamp(),
+        )
+        connector.transaction = tx
+        connector.pending_id_tag = None
+        connector.finishing = False
+        self._queue_transaction_message(
+            "StartTransaction",
+            {
+                "connectorId": connector.connector_id,
+                "idTag": id_tag,
+                "meterStart": tx.meter_start,
+                "timestamp": tx.started_at,
+            },
+            tx,
+        )
+        self._emit("transaction", connector_id=connector.connector_id, event="started", id_tag=id_tag)
+        self._refresh(connector)
+        self._start_sampler(connector)
+        await self._save_transactions()
+
+    def _end_transaction(self, connector: Connector, reason: Reason) -> None:
+        tx = connector.transaction
+        if tx is None:
+            return
+        connector.transaction = None
+        connector.paused = False
+        connector.finishing = connector.plugged
+        sampler = self._samplers.pop(connector.connector_id, None)
+        if sampler is not None:
+            sampler.cancel()
+        energy = self.readings[connector.connector_id].energy_wh()
+        meter_stop = max(tx.meter_start, round(energy)) if energy is not None else tx.meter_start
+        stamp = self.now_stamp()
+        payload: dict[str, Any] = {
+            "meterStop": meter_stop,
+            "timestamp": stamp,
+            "reason": reason,
+            "idTag": tx.id_tag,
+        }
+        end_values = self._stop_txn_values(connector, ReadingContext.transaction_end)
+        data = list(tx.transaction_data)
+        if end_values:
+            data.append({"timestamp": stamp, "sampledValue": end_values})
+        if data:
+            payload["transactionData"] = data
+        self._queue_transaction_message("StopTransaction", payload, tx)
+        self._emit(
+            "transaction",
+            connector_id=connector.connector_id,
+            event="stopped",
+            reason=str(reason),
+            meter_stop=meter_stop,
+            transaction_id=tx.transaction_id,
+        )
+        if connector.scheduled_operative is not None:
+            connector.operative = connector.scheduled_operative
+            connector.scheduled_operative = None
+            self._spawn(self._save_availability(), "save availability")
+        self._refresh(connector)
+        self._spawn(self._save_transactions(), "save transactions")
+
+    def _stop_txn_values(self, connector: Connector, context: str) -> list[dict[str, Any]]:
+        measurands = self.config.get_list("StopTxnSampledData")
+        if not measurands:
+            return []
+        return sampled_values(
+            self.readings[connector.connector_id], measurands, context, self.offered(connector)
+        )
+
+    def _restore_transaction(self, tx: Transaction) -> None:
+        connector = self.connectors.get(tx.connector_id)
+        if connector is None:
+            return
+        connector.transaction = tx
+        if tx.transaction_id is None:
+            # StartTransaction was never confirmed before the restart: send it again.
+            self._queue_transaction_message(
+                "StartTransaction",
+                {
+                    "connectorId": tx.connector_id,
+                    "idTag": tx.id_tag,
+                    "meterStart": tx.meter_start,
+                    "timestamp": tx.started_at,
+                },
+                tx,
+            )
+        self._start_sampler(connector)
+
+    async def _save_transactions(self) -> None:
+        document = {
+            str(c.connector_id): c.transaction.to_dict()
+            for c in self.connectors.values()
+            if c.transaction is not None
+        }
+        await self.storage.async_save(STORAGE_TRANSACTIONS, document)
+
+    async def _save_availability(self) -> None:
+        document = {str(c.connector_id): c.operative for c in self.connectors.values()}
+        await self.storage.async_save(STORAGE_AVAILABILITY, document)
+
+    def _queue_transaction_message(
+        self, action: str, payload: dict[str, Any], tx: Transaction | None
+    ) -> None:
+        self._tx_queue.append(QueuedMessage(action, payload, tx))
+        self._tx_ready.set()
+
+    async def _transaction_sender(self) -> None:
+        """Deliver transaction messages in order, retrying per TransactionMessage* keys."""
+        while True:
+            if not self._tx_queue:
+                self._tx_ready.clear()
+                await self._tx_ready.wait()
+                continue
+            message = self._tx_queue[0]
+            payload = dict(message.payload)
+            if message.action != "StartTransaction" and message.transaction is not None:
+                if message.transaction.transaction_id is None:
+                    # Its StartTransaction was given up on: the CSMS cannot place it.
+                    _LOGGER.warning("Dropping %s of a transaction without id", message.action)
+                    self._tx_queue.pop(0)
+                    continue
+                payload["transactionId"] = message.transaction.transaction_id
+            try:
+                result = await self.call_action(message.action, payload)
+            except NotConnectedError:
+                return
+            except (TimeoutError, OcppCallError) as err:
+                message.attempts += 1
+                attempts = max(1, self.config.get_int("TransactionMessageAttempts"))
+                if message.attempts >= attempts:
+                    _LOGGER.error("Giving up %s after %s attempts: %s", message.action, attempts, err)
+                    self._tx_queue.pop(0)
+                    continue
+                interval = self.config.get_int("TransactionMessageRetryInterval")
+                await asyncio.sleep(interval * message.attempts)
+                continue
+            self._tx_queue.pop(0)
+            if message.action == "StartTransaction" and message.transaction is not None:
+                await self._on_start_confirmed(message.transaction, result)
+
+    async def _on_start_confirmed(self, tx: Transaction, result: dict[str, Any]) -> None:
+        tx.transaction_id = int(result["transactionId"])
+        status = result["idTagInfo"]["status"]
+        self._remember_authorization(tx.id_tag, status)
+        self._emit(
+            "transaction",
+            connector_id=tx.connector_id,
+            event="confirmed",
+            transaction_id=tx.transaction_id,
+            id_tag_status=status,
+        )
+        connector = self.connectors[tx.connector_id]
+        if status != AuthorizationStatus.accepted and connector.transaction is tx:
+            if self.config.get_bool("StopTransactionOnInvalidId"):
+                self._end_transaction(connector, Reason.de_authorized)
+                return
+            tx.deauthorized = True
+            self._refresh(connector)
+        await self._save_transactions()
+
+    # -- meter values -----------------------------------------------------------------------
+
+    def _start_sampler(self, connector: Connector) -> None:
+        old = self._samplers.pop(connector.connector_id, None)
+        if old is not None:
+            old.cancel()
+        self._samplers[connector.connector_id] = asyncio.create_task(
+            self._sample_loop(connector), name=f"ocpp_cp sampler {connector.connector_id}"
+        )
+
+    async def _sample_loop(self, connector: Connector) -> None:
+        next_at = time.monotonic()
+        while connector.transaction is not None:
+            interval = self.config.get_int("MeterValueSampleInterval")
+            if interval <= 0:
+                await asyncio.sleep(1)
+                next_at = time.monotonic()
+                continue
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            tx = connector.transaction
+            if tx is None:
+                return
+            stamp = self.now_stamp()
+            values = sampled_values(
+                self.readings[connector.connector_id],
+                self.config.get_list("MeterValuesSampledData"),
+                ReadingContext.sample_periodic,
+                self.offered(connector),
+            )
+            if values:
+                self._queue_transaction_message(
+                    "MeterValues",
+                    {
+                        "connectorId": connector.connector_id,
+                        "meterValue": [{"timestamp": stamp, "sampledValue": values}],
+                    },
+                    tx,
+                )
+            stop_values = self._stop_txn_values(connector, ReadingContext.sample_periodic)
+            if stop_values:
+                tx.transaction_data.append({"timestamp": stamp, "sampledValue": stop_values})
+
+    def seconds_to_next_aligned(self, now: float, interval: int) -> float:
+        """Seconds until the next boundary of ``interval`` counted from local midnight."""
+        local = datetime.fromtimestamp(now).astimezone()
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        elapsed = (local - midnight).total_seconds()
+        next_boundary = midnight + timedelta(seconds=math.floor(elapsed / interval + 1) * interval)
+        return max(0.0, next_boundary.timestamp() - now)
+
+    async def _clock_aligned_loop(self) -> None:
+        while True:
+            interval = self.config.get_int("ClockAlignedDataInterval")
+            self._aligned_changed.clear()
+            if interval <= 0:
+                await self._aligned_changed.wait()
+                continue
+            delay = self.seconds_to_next_aligned(time.time(), interval)
+            try:
+                await asyncio.wait_for(self._aligned_changed.wait(), delay)
+                continue
+            except TimeoutError:
+                pass
+            await self._send_clock_aligned()
+
+    async def _send_clock_aligned(self) -> None:
+        measurands = self.config.get_list("MeterValuesAlignedData")
+        stop_measurands = self.config.get_list("StopTxnAlignedData")
+        stamp = self.now_stamp()
+        for connector in self.connectors.values():
+            readings = self.readings[connector.connector_id]
+            offered = self.offered(connector)
+            tx = connector.transaction
+            if tx is not None and stop_measurands:
+                stop_values = sampled_values(
+                    readings, stop_measurands, ReadingContext.sample_clock, offered
+                )
+                if stop_values:
+                    tx.transaction_data.append({"timestamp": stamp, "sampledValue": stop_values})
+            values = sampled_values(readings, measurands, ReadingContext.sample_clock, offered)
+            if not values:
+                continue
+            payload = {
+                "connectorId": connector.connector_id,
+                "meterValue": [{"timestamp": stamp, "sampledValue": values}],
+            }
+            if tx is not None:
+                self._queue_transaction_message("MeterValues", payload, tx)
+            else:
+                with contextlib.suppress(TimeoutError, OcppCallError, NotConnectedError):
+                    await self.call_action("MeterValues", payload)
+
+    async def send_meter_values(
+        self, connector_id: int, context: str = ReadingContext.trigger
+    ) -> bool:
+        """Send MeterValuesSampledData for a connector now and wait for the answer."""
+        connector = self._connector(connector_id)
+        values = sampled_values(
+            self.readings[connector_id],
+            self.config.get_list("MeterValuesSampledData"),
+            context,
+            self.offered(connector),
+        )
+        if not values:
+            return False
+        payload: dict[str, Any] = {
+            "connectorId": connector_id,
+            "meterValue": [{"timestamp": self.now_stamp(), "sampledValue": values}],
+        }
+        tx = connector.transaction
+        if tx is not None and tx.transaction_id is not None:
+            payload["transactionId"] = tx.transaction_id
+        try:
+            await self.call_action("MeterValues", payload)
+        except (TimeoutError, OcppCallError, NotConnectedError) as err:
+            _LOGGER.info("MeterValues failed: %s", err)
+            return False
+        return True
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"vendorId": vendor_id}
+        if message_id is not None:
+            payload["messageId"] = message_id
+        if data is not None:
+            payload["data"] = data
+        return await self.call_action("DataTransfer", payload)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _on_config_changed(self, key: str, value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+        elif key == "WebSocketPingInterval":
+            self._ping_changed.set()
+        elif key == "ClockAlignedDataInterval":
+            self._aligned_changed.set()
+        elif key == "MeterValueSampleInterval":
+            for connector in self.connectors.values():
+                if connector.transaction is not None:
+                    self._start_sampler(connector)
+        self._emit("configuration", key=key, value="***" if key == "AuthorizationKey" else value)
+
+    # -- handlers for CSMS calls ------------------------------------------------------------
+
+    @on(Action.get_configuration)
+    async def _on_get_configuration(self, payload: dict[str, Any]) -> dict[str, Any]:
+        known, unknown = self.config.read(payload.get("key"))
+        answer: dict[str, Any] = {"configurationKey": known}
+        if unknown:
+            answer["unknownKey"] = unknown
+        return answer
+
+    @on(Action.change_configuration)
+    async def _on_change_configuration(self, payload: dict[str, Any]) -> Reply:
+        key, value = payload["key"], payload["value"]
+        if key == "HeartbeatInterval" and self.settings.pinned_heartbeat_interval is not None:
+            return Reply({"status": ChangeOutcome.REJECTED})
+        if key == "SecurityProfile" and not self._security_profile_allowed(value):
+            return Reply({"status": ChangeOutcome.REJECTED})
+        outcome, why = self.config.change(key, value)
+        if why:
+            _LOGGER.info("ChangeConfiguration %s=%s: %s (%s)", key, value, outcome, why)
+        if outcome != ChangeOutcome.ACCEPTED:
+            return Reply({"status": outcome})
+        then: Callable[[], Coroutine[Any, Any, None]] = self._save_configuration
+        if key in ("AuthorizationKey", "SecurityProfile"):
+            then = self._save_and_reconnect
+        return Reply({"status": outcome}, then)
+
+    def _security_profile_allowed(self, value: str) -> bool:
+        try:
+            wanted = int(value)
+        except ValueError:
+            return False
+        if wanted < self.config.get_int("SecurityProfile") or not 0 <= wanted <= 3:
+            return False
+        try:
+            dataclasses.replace(self.effective_settings, security_profile=SecurityProfile(wanted))
+        except ValueError:
+            return False
+        return True
+
+    async def _save_configuration(self) -> None:
+        await self.storage.async_save(STORAGE_CONFIGURATION, self.config.persistent_values())
+
+    async def _save_and_reconnect(self) -> None:
+        await self._save_configuration()
+        self._ssl_context = await asyncio.get_running_loop().run_in_executor(
+            None, build_ssl_context, self.effective_settings
+        )
+        self._emit("security_changed", security_profile=self.config.get_int("SecurityProfile"))
+        self.reconnect()
+
+    @on(Action.remote_start_transaction)
+    async def _on_remote_start(self, payload: dict[str, Any]) -> Reply:
+        id_tag: str = payload["idTag"]
+        profile = payload.get("chargingProfile")
+        if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
+            return Reply({"status": "Rejected"})
+        connector = self._pick_connector(payload.get("connectorId"))
+        if connector is None:
+            return Reply({"status": "Rejected"})
+        connector.pending_id_tag = id_tag  # reserve it until the follow-up runs
+        connector.pending_since = time.monotonic()
+        self._emit(
+            "csms_request",
+            kind="remote_start",
+            connector_id=connector.connector_id,
+            id_tag=id_tag,
+        )
+
+        async def start() -> None:
+            since = connector.pending_since
+            if self.config.get_bool("AuthorizeRemoteTxRequests") and not await self.authorize(
+                id_tag
+            ):
+                connector.pending_id_tag = None
+                self._refresh(connector)
+                return
+            if connector.plugged:
+                await self._begin_transaction(connector, id_tag)
+            else:
+                self._refresh(connector)
+                await self._expire_pending(connector, since)
+
+        return Reply({"status": "Accepted"}, start)
+
+    @on(Action.remote_stop_transaction)
+    async def _on_remote_stop(self, payload: dict[str, Any]) -> Reply:
+        wanted = payload["transactionId"]
+        for connector in self.connectors.values():
+            tx = connector.transaction
+            if tx is not None and tx.transaction_id == wanted:
+                self._emit(
+                    "csms_request",
+                    kind="remote_stop",
+                    connector_id=connector.connector_id,
+                    transaction_id=wanted,
+                )
+
+                async def stop(connector: Connector = connector) -> None:
+                    self._end_transaction(connector, Reason.remote)
+
+                return Reply({"status": "Accepted"}, stop)
+        return Reply({"status": "Rejected"})
+
+    @on(Action.reset)
+    async def _on_reset(self, payload: dict[str, Any]) -> Reply:
+        kind = ResetKind(payload["type"])
+        self._emit("csms_request", kind="reset", reset_type=kind.value)
+
+        async def reset() -> None:
+            reason = Reason.hard_reset if kind == ResetKind.HARD else Reason.soft_reset
+            for connector in self.connectors.values():
+                self._end_transaction(connector, reason)
+            await self._flush_transactions(timeout=10)
+            await self.hardware.reset(kind)
+            self._booted = False  # a reset is a reboot: BootNotification again
+            self.reconnect()
+
+        return Reply({"status": "Accepted"}, reset)
+
+    async def _flush_transactions(self, timeout: float) -> None:
+        """Give queued transaction messages a chance to go out before a reset."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._tx_queue and self._accepted.is_set():
+                    await asyncio.sleep(0.05)
+
+    @on(Action.unlock_connector)
+    async def _on_unlock(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector_id = payload["connectorId"]
+        connector = self.connectors.get(connector_id)
+        if connector is None or connector_id == 0:
+            return {"status": UnlockOutcome.NOT_SUPPORTED}
+        self._emit("csms_request", kind="unlock", connector_id=connector_id)
+        self._end_transaction(connector, Reason.unlock_command)
+        try:
+            outcome = await asyncio.wait_for(self.hardware.unlock_connector(connector_id), 10)
+        except Exception:
+            _LOGGER.exception("Unlock of connector %s failed", connector_id)
+            outcome = UnlockOutcome.UNLOCK_FAILED
+        return {"status": UnlockOutcome(outcome)}
+
+    @on(Action.change_availability)
+    async def _on_change_availability(self, payload: dict[str, Any]) -> Reply:
+        connector_id = payload["connectorId"]
+        if connector_id not in self.connectors:
+            return Reply({"status": "Rejected"})
+        operative = payload["type"] == "Operative"
+        targets = (
+            list(self.connectors.values())
+            if connector_id == 0
+            else [self.connectors[connector_id]]
+        )
+        scheduled = False
+        for connector in targets:
+            if connector.transaction is not None:
+                connector.scheduled_operative = operative
+                scheduled = True
+            else:
+                connector.operative = operative
+                connector.scheduled_operative = None
+                self._refresh(connector)
+        return Reply(
+            {"status": "Scheduled" if scheduled else "Accepted"}, self._save_availability
+        )
+
+    @on(Action.clear_cache)
+    async def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._auth_cache.clear()
+        return {"status": "Accepted"}
+
+    @on(Action.data_transfer)
+    async def _on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._emit("csms_request", kind="data_transfer", **payload)
+        reply = await self.hardware.data_transfer(
+            payload["vendorId"], payload.get("messageId"), payload.get("data")
+        )
+        answer: dict[str, Any] = {"status": reply.status}
+        if reply.data is not None:
+            answer["data"] = reply.data
+        return answer
+
+    @on(Action.trigger_message)
+    async def _on_trigger_message(self, payload: dict[str, Any]) -> Reply:
+        requested = payload["requestedMessage"]
+        connector_id = payload.get("connectorId")
+        if connector_id is not None and connector_id not in self.connectors:
+            return Reply({"status": "Rejected"})
+        self._emit(
+            "csms_request", kind="trigger_message", message=requested, connector_id=connector_id
+        )
+        followup: Callable[[], Coroutine[Any, Any, None]]
+        if requested == MessageTrigger.boot_notification:
+            followup = self._triggered_boot
+        elif requested == MessageTrigger.heartbeat:
+            followup = self._send_heartbeat
+        elif requested == MessageTrigger.status_notification:
+
+            async def followup() -> None:
+                ids = [connector_id] if connector_id is not None else list(self.connectors)
+                for cid in ids:
+                    connector = self.connectors[cid]
+                    await self._send_status(
+                        cid, connector.status(), connector.error_code, connector.fault.info
+                    )
+
+        elif requested == MessageTrigger.meter_values:
+
+            async def followup() -> None:
+                ids = [connector_id] if connector_id else list(self.connectors)[1:]
+                for cid in ids:
+                    await self.send_meter_values(cid, ReadingContext.trigger)
+
+        elif requested == MessageTrigger.diagnostics_status_notification:
+
+            async def followup() -> None:
+                with contextlib.suppress(TimeoutError, OcppCallError, NotConnectedError):
+                    await self.call_action("DiagnosticsStatusNotification", {"status": "Idle"})
+
+        elif requested == MessageTrigger.firmware_status_notification:
+
+            async def followup() -> None:
+                with contextlib.suppress(TimeoutError, OcppCallError, NotConnectedError):
+                    await self.call_action("FirmwareStatusNotification", {"status": "Idle"})
+
+        else:
+            return Reply({"status": "NotImplemented"})
+        return Reply({"status": "Accepted"}, followup)
+
+    async def _triggered_boot(self) -> None:
+        if not self._booted:
+            self._wake_boot.set()
+            return
+        try:
+            result = await self.call_action("BootNotification", self._boot_payload())
+        except (TimeoutError, OcppCallError, NotConnectedError) as err:
+            _LOGGER.info("Triggered BootNotification failed: %s", err)
+            return
+        if result["status"] == RegistrationStatus.accepted:
+            self._apply_boot_interval(int(result.get("interval") or 0))

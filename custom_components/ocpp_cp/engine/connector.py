@@ -1,0 +1,110 @@
+"""One connector's inputs and transaction, and the OCPP status that follows from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
+
+from .hardware import EvState
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A running transaction; ``transaction_id`` is None until the CSMS has answered."""
+
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    started_at: str
+    transaction_id: int | None = None
+    # Set when StartTransaction.conf did not accept the idTag and the session is kept but paused.
+    deauthorized: bool = False
+    # Meter values for StopTransaction.transactionData (StopTxnSampledData / StopTxnAlignedData).
+    transaction_data: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "connector_id": self.connector_id,
+            "id_tag": self.id_tag,
+            "meter_start": self.meter_start,
+            "started_at": self.started_at,
+            "transaction_id": self.transaction_id,
+            "deauthorized": self.deauthorized,
+            "transaction_data": self.transaction_data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transaction:
+        return cls(
+            connector_id=int(data["connector_id"]),
+            id_tag=str(data["id_tag"]),
+            meter_start=int(data["meter_start"]),
+            started_at=str(data["started_at"]),
+            transaction_id=data.get("transaction_id"),
+            deauthorized=bool(data.get("deauthorized", False)),
+            transaction_data=list(data.get("transaction_data", [])),
+        )
+
+
+@dataclass(slots=True)
+class Fault:
+    error_code: str = ChargePointErrorCode.no_error
+    info: str | None = None
+    vendor_error_code: str | None = None
+    # A blocking fault makes the connector Faulted; a warning only rides along in the error code.
+    blocking: bool = True
+
+
+@dataclass(slots=True)
+class Connector:
+    connector_id: int
+    plugged: bool = False
+    ev_state: EvState = EvState.IDLE
+    fault: Fault = field(default_factory=Fault)
+    operative: bool = True
+    # ChangeAvailability arrived during a transaction and is applied when it ends.
+    scheduled_operative: bool | None = None
+    transaction: Transaction | None = None
+    # idTag authorised (remote start or swipe) while waiting for the car to be plugged in.
+    pending_id_tag: str | None = None
+    pending_since: float = 0.0
+    # The last transaction ended while the cable was still plugged in.
+    finishing: bool = False
+    # Charging paused by the charge point (limit 0); the transaction stays open.
+    paused: bool = False
+    last_sent_status: str | None = None
+    last_sent_error: str | None = None
+
+    def status(self) -> ChargePointStatus:
+        if self.fault.error_code != ChargePointErrorCode.no_error and self.fault.blocking:
+            return ChargePointStatus.faulted
+        if self.connector_id == 0:
+            return ChargePointStatus.available if self.operative else ChargePointStatus.unavailable
+        if self.transaction is not None:
+            if self.transaction.deauthorized or self.paused or not self.plugged:
+                return ChargePointStatus.suspended_evse
+            if self.ev_state == EvState.CHARGING:
+                return ChargePointStatus.charging
+            return ChargePointStatus.suspended_ev
+        if not self.operative:
+            return ChargePointStatus.unavailable
+        if self.plugged:
+            return ChargePointStatus.finishing if self.finishing else ChargePointStatus.preparing
+        if self.pending_id_tag is not None:
+            return ChargePointStatus.preparing
+        return ChargePointStatus.available
+
+    @property
+    def error_code(self) -> str:
+        return self.fault.error_code
+
+    def may_start(self) -> bool:
+        """Free for a new transaction: operative, not faulted, none running."""
+        return (
+            self.connector_id > 0
+            and self.operative
+            and self.transaction is None
+            and self.status() != ChargePointStatus.faulted
+        )

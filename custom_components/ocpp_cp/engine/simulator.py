@@ -1,0 +1,240 @@
+"""A simulated charger on the engine, driven line by line from standard input.
+
+Each OCPP frame and state change is printed as one JSON line on standard output, so a CSMS can be
+checked without Home Assistant or hardware, and tests can use it as a black box. Its state (the
+configuration keys, running transactions, the energy register) lives in ``--state-dir``, so a
+restart continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from ocpp.v16.enums import ChargePointErrorCode, Measurand
+
+from .chargepoint import ChargePointEngine
+from .hardware import ChargingLimit, EvState, NullHardware, ResetKind, UnlockOutcome
+from .settings import EngineSettings, SecurityProfile, SettingsError
+from .storage import EngineStorage, JsonDirectoryStorage
+
+SIMULATED_MEASURANDS = frozenset(
+    {
+        Measurand.energy_active_import_register,
+        Measurand.power_active_import,
+        Measurand.current_import,
+        Measurand.voltage,
+    }
+)
+
+HELP = (
+    "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG | fault N CODE | "
+    "clear N | meter N WH | offline | online | quit"
+)
+
+
+def emit(event: str, **data: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **data}, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class SimulatedCharger(NullHardware):
+    """Contactor, limit and energy register of a pretend charger; the register is persisted."""
+
+    def __init__(self, storage: EngineStorage, voltage: float) -> None:
+        self.storage = storage
+        self.voltage = voltage
+        self.engine: ChargePointEngine | None = None
+        self.permitted: dict[int, bool] = {}
+        self.energy_wh: dict[int, float] = {}
+        self.charging: dict[int, bool] = {}
+        self.limit_amps: dict[int, float] = {}
+
+    async def load(self, connectors: int) -> None:
+        saved = await self.storage.async_load("simulator") or {}
+        for connector_id in range(1, connectors + 1):
+            self.energy_wh[connector_id] = float(saved.get(str(connector_id), 0.0))
+
+    async def save(self) -> None:
+        await self.storage.async_save("simulator", {str(k): v for k, v in self.energy_wh.items()})
+
+    def publish(self, connector_id: int) -> None:
+        """Push this connector's meter to the engine, as a real meter would."""
+        if self.engine is None:
+            return
+        drawing = self.permitted.get(connector_id, False) and self.charging.get(connector_id, False)
+        amps = self.limit_amps.get(connector_id, 0.0) if drawing else 0.0
+        engine = self.engine
+        engine.set_reading(connector_id, Measurand.energy_active_import_register, self.energy_wh[connector_id])
+        engine.set_reading(connector_id, Measurand.power_active_import, amps * self.voltage)
+        engine.set_reading(connector_id, Measurand.current_import, amps, "L1")
+        engine.set_reading(connector_id, Measurand.voltage, self.voltage, "L1-N")
+
+    async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
+        self.permitted[connector_id] = permitted
+        emit("hardware", action="charging_permitted", connector_id=connector_id, permitted=permitted)
+        self.publish(connector_id)
+
+    async def set_charging_limit(self, connector_id: int, limit: ChargingLimit) -> None:
+        self.limit_amps[connector_id] = limit.amps or 0.0
+        emit("hardware", action="limit", connector_id=connector_id, amps=limit.amps, watts=limit.watts)
+        self.publish(connector_id)
+
+    async def unlock_connector(self, connector_id: int) -> UnlockOutcome:
+        emit("hardware", action="unlock", connector_id=connector_id)
+        return UnlockOutcome.UNLOCKED
+
+    async def reset(self, kind: ResetKind) -> None:
+        emit("hardware", action="reset", kind=kind.value)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m custom_components.ocpp_cp.engine",
+        description="OCPP 1.6J charge-point simulator. " + HELP,
+    )
+    parser.add_argument("--url", required=True, help="CSMS base URL, ws:// or wss://")
+    parser.add_argument("--id", required=True, dest="charge_point_id", help="charge point id")
+    parser.add_argument("--state-dir", default=".ocpp_cp_sim", help="where state is kept")
+    parser.add_argument("--connectors", type=int, default=1)
+    parser.add_argument("--security-profile", type=int, choices=[0, 1, 2, 3], default=0)
+    parser.add_argument("--auth-key", help="AuthorizationKey (Basic auth password, profiles 1-2)")
+    parser.add_argument("--ca-file", help="CA bundle for wss:// (default: system CAs)")
+    parser.add_argument("--client-cert", help="client certificate (profile 3)")
+    parser.add_argument("--client-key", help="client private key (profile 3)")
+    parser.add_argument("--vendor", default="ocpp_cp")
+    parser.add_argument("--model", default="Simulator")
+    parser.add_argument("--voltage", type=float, default=230.0)
+    parser.add_argument("--max-current", type=float, default=16.0)
+    parser.add_argument("--reconnect-delay", type=float, default=1.0, help="first back-off, s")
+    parser.add_argument("--call-timeout", type=float, default=30.0)
+    parser.add_argument("-v", "--verbose", action="store_true", help="engine logs on stderr")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    storage = JsonDirectoryStorage(args.state_dir)
+    try:
+        settings = EngineSettings(
+            csms_url=args.url,
+            charge_point_id=args.charge_point_id,
+            security_profile=SecurityProfile(args.security_profile),
+            authorization_key=args.auth_key,
+            ca_file=args.ca_file,
+            client_cert_file=args.client_cert,
+            client_key_file=args.client_key,
+            vendor=args.vendor,
+            model=args.model,
+            number_of_connectors=args.connectors,
+            measurands=SIMULATED_MEASURANDS,
+            hardware_max_current=args.max_current,
+            nominal_voltage=args.voltage,
+            reconnect_initial_delay=args.reconnect_delay,
+            reconnect_max_delay=max(args.reconnect_delay, 60.0),
+            call_timeout=args.call_timeout,
+        )
+    except SettingsError as err:
+        emit("error", setting=err.key, message=str(err))
+        return 2
+    charger = SimulatedCharger(storage, args.voltage)
+    await charger.load(settings.number_of_connectors)
+
+    def listener(kind: str, data: dict[str, Any]) -> None:
+        if kind == "frame":
+            try:
+                frame: Any = json.loads(data["frame"])
+            except ValueError:
+                frame = data["frame"]
+            emit("frame", direction=data["direction"], frame=frame)
+        else:
+            emit(kind, **data)
+
+    engine = ChargePointEngine(settings, charger, storage, listener=listener)
+    charger.engine = engine
+    for connector_id in range(1, settings.number_of_connectors + 1):
+        charger.publish(connector_id)
+    await engine.start()
+    try:
+        await command_loop(engine, charger)
+    finally:
+        await engine.stop()
+        await charger.save()
+    return 0
+
+
+async def command_loop(engine: ChargePointEngine, charger: SimulatedCharger) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        text = line.decode("utf-8", "replace").strip()
+        if not text or text.startswith("#"):
+            continue
+        if text == "quit":
+            emit("command", command=text, ok=True)
+            return
+        try:
+            result = await apply_command(engine, charger, text.split())
+        except (ValueError, IndexError) as err:
+            emit("command", command=text, ok=False, error=str(err) or HELP)
+        else:
+            emit("command", command=text, ok=True, result=result)
+
+
+async def apply_command(
+    engine: ChargePointEngine, charger: SimulatedCharger, words: list[str]
+) -> str | None:
+    verb, args = words[0], words[1:]
+    if verb == "offline":
+        engine.go_offline()
+        return None
+    if verb == "online":
+        engine.go_online()
+        return None
+    if verb == "swipe":
+        return await engine.swipe(args[0])
+    connector_id = int(args[0])
+    engine.connectors[connector_id]  # noqa: B018 - raises KeyError -> reported below
+    if verb == "plug":
+        engine.set_plugged(connector_id, True)
+    elif verb == "unplug":
+        engine.set_plugged(connector_id, False)
+    elif verb in ("ev-charging", "ev-suspended"):
+        charging = verb == "ev-charging"
+        charger.charging[connector_id] = charging
+        engine.set_ev_state(connector_id, EvState.CHARGING if charging else EvState.SUSPENDED)
+        charger.publish(connector_id)
+    elif verb == "fault":
+        engine.set_fault(connector_id, ChargePointErrorCode(args[1]))
+    elif verb == "clear":
+        engine.clear_fault(connector_id)
+    elif verb == "meter":
+        value = float(args[1])
+        if value < charger.energy_wh.get(connector_id, 0.0):
+            raise ValueError("the energy register never goes backwards")
+        charger.energy_wh[connector_id] = value
+        charger.publish(connector_id)
+        await charger.save()
+    else:
+        raise ValueError(f"unknown command {verb!r}; {HELP}")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,91 @@
+"""Fixtures for engine tests: a real CSMS on 127.0.0.1 and engines that are always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from custom_components.ocpp_cp.engine import (
+    ChargePointEngine,
+    ChargingLimit,
+    EngineSettings,
+    MemoryStorage,
+    NullHardware,
+    ResetKind,
+    UnlockOutcome,
+)
+from tests.csms import TestCsms
+
+
+@pytest.fixture(autouse=True)
+def _loopback(socket_enabled: None) -> None:
+    """Engine tests talk to a real CSMS on 127.0.0.1."""
+
+
+class RecordingHardware(NullHardware):
+    """Records every output the engine drives."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.unlock_outcome = UnlockOutcome.UNLOCKED
+
+    async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
+        self.calls.append(("permitted", (connector_id, permitted)))
+
+    async def set_charging_limit(self, connector_id: int, limit: ChargingLimit) -> None:
+        self.calls.append(("limit", (connector_id, limit)))
+
+    async def unlock_connector(self, connector_id: int) -> UnlockOutcome:
+        self.calls.append(("unlock", connector_id))
+        return self.unlock_outcome
+
+    async def reset(self, kind: ResetKind) -> None:
+        self.calls.append(("reset", kind))
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[TestCsms]:
+    server = await TestCsms.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+type EngineFactory = Callable[..., ChargePointEngine]
+
+
+@pytest.fixture
+async def make_engine() -> AsyncIterator[EngineFactory]:
+    engines: list[ChargePointEngine] = []
+
+    def factory(
+        url: str,
+        *,
+        storage: Any = None,
+        hardware: Any = None,
+        listener: Any = None,
+        **overrides: Any,
+    ) -> ChargePointEngine:
+        options: dict[str, Any] = {
+            "csms_url": url,
+            "charge_point_id": "CP1",
+            "reconnect_initial_delay": 0.05,
+            "reconnect_max_delay": 0.2,
+            "call_timeout": 5.0,
+        }
+        options.update(overrides)
+        engine = ChargePointEngine(
+            EngineSettings(**options),
+            hardware or RecordingHardware(),
+            storage or MemoryStorage(),
+            listener=listener,
+        )
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        await engine.stop()
