@@ -157,13 +157,13 @@ class TestCsms:
         self.scheme = "ws"
 
     @classmethod
-    async def start(cls, ssl_context: ssl.SSLContext | None = None) -> TestCsms:
+    async def start(cls, ssl_context: ssl.SSLContext | None = None, port: int = 0) -> TestCsms:
         csms = cls()
         csms.scheme = "wss" if ssl_context else "ws"
         csms._server = await serve(
             csms._handle,
             "127.0.0.1",
-            0,
+            port,
             subprotocols=["ocpp1.6"],  # type: ignore[list-item]
             process_request=csms._check_request,
             ssl=ssl_context,

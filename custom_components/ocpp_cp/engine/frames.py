@@ -225,8 +225,11 @@ def encode_call_error(
 # --------------------------------------------------------------------------------------------
 
 # Recover the id of a CALL from its first bytes, without parsing the (oversized) frame.
-_OVERSIZE_ID_STR: Final = re.compile(r'\A\s*\[\s*2\s*,\s*"([^"\\\x00-\x1f]{1,36})"')
-_OVERSIZE_ID_BYTES: Final = re.compile(rb'\A\s*\[\s*2\s*,\s*"([^"\\\x00-\x1f]{1,144})"')
+# JSON whitespace is only space, tab, LF and CR (\s would also match Unicode spaces).
+_OVERSIZE_ID_STR: Final = re.compile(r'\A[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]{1,36})"')
+_OVERSIZE_ID_BYTES: Final = re.compile(
+    rb'\A[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]{1,144})"'
+)
 _OVERSIZE_PREFIX: Final = 200
 # A \uD800-\uDFFF escape may decode to a lone surrogate that can never be sent back as UTF-8.
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
@@ -417,9 +420,11 @@ def _brief(value: Any) -> str:
 # Date-time formats
 # --------------------------------------------------------------------------------------------
 
+# re.ASCII: without it \d also matches non-ASCII digits such as fullwidth ones.
 _DATE_TIME: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
-    r"(?:([Zz])|[+-](\d{2}):(\d{2}))?"
+    r"(?:([Zz])|[+-](\d{2}):(\d{2}))?",
+    re.ASCII,
 )
 
 
