@@ -186,9 +186,10 @@ class TestCsms:
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown charge point\n")
         if self.expected_password is not None:
             header = request.headers.get("Authorization", "")
-            expected = "Basic " + base64.b64encode(
-                f"{charge_point_id}:{self.expected_password}".encode()
-            ).decode()
+            expected = (
+                "Basic "
+                + base64.b64encode(f"{charge_point_id}:{self.expected_password}".encode()).decode()
+            )
             if header != expected:
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
         return None

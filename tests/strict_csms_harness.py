@@ -183,7 +183,7 @@ class StrictCsms:
     async def wait_for(
         self,
         predicate: Predicate,
-        timeout: float = 10.0,  # noqa: ASYNC109 - documented API, like asyncio.wait_for
+        timeout: float = 10.0,
         *,
         since: int = 0,
     ) -> Event:
@@ -216,7 +216,7 @@ class StrictCsms:
     async def wait_for_event(
         self,
         name: str,
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 10.0,
         *,
         since: int = 0,
         **fields: Any,
@@ -228,7 +228,7 @@ class StrictCsms:
             since=since,
         )
 
-    async def sync(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def sync(self, timeout: float = 10.0) -> None:
         """Round-trip a ping through the server.
 
         Afterwards every event the server emitted before reading the ping is in ``events``.
@@ -258,7 +258,7 @@ class StrictCsms:
         self,
         method: str,
         params: dict[str, Any],
-        timeout: float = 10.0,  # noqa: ASYNC109 - also the Node-side call timeout
+        timeout: float = 10.0,
         *,
         identity: str | None = None,
     ) -> Event:
@@ -320,7 +320,7 @@ class StrictCsms:
     async def _command_with_ack(
         self,
         cmd: dict[str, Any],
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 10.0,
     ) -> Event:
         tag = self._new_tag(str(cmd["cmd"]))
         since = len(self.events)

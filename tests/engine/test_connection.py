@@ -39,7 +39,10 @@ def test_url_is_base_plus_percent_encoded_id() -> None:
     ("options", "key"),
     [
         ({"csms_url": "http://example.org"}, "csms_url"),
-        ({"csms_url": "ws://example.org", "security_profile": SecurityProfile.TLS_BASIC_AUTH}, "csms_url"),
+        (
+            {"csms_url": "ws://example.org", "security_profile": SecurityProfile.TLS_BASIC_AUTH},
+            "csms_url",
+        ),
         ({"security_profile": SecurityProfile.BASIC_AUTH}, "authorization_key"),
         (
             {"csms_url": "wss://example.org", "security_profile": SecurityProfile.TLS_CLIENT_CERT},
@@ -59,9 +62,7 @@ def test_settings_refuse_what_cannot_work(options: dict[str, object], key: str) 
 
 
 def test_backoff_grows_with_jitter_and_cap(make_engine: EngineFactory) -> None:
-    engine = make_engine(
-        "ws://127.0.0.1:9", reconnect_initial_delay=1.0, reconnect_max_delay=60.0
-    )
+    engine = make_engine("ws://127.0.0.1:9", reconnect_initial_delay=1.0, reconnect_max_delay=60.0)
     first = [engine._backoff_delay(0) for _ in range(50)]
     assert all(0.75 <= d <= 1.25 for d in first)
     assert len({round(d, 6) for d in first}) > 40  # jittered, not lockstep
@@ -187,7 +188,9 @@ async def test_authorization_key_change_reconnects_with_new_key(
     assert tls_over_ws.status == "Rejected"  # profile 2 needs wss://
 
 
-@pytest.mark.parametrize("profile", [SecurityProfile.TLS_BASIC_AUTH, SecurityProfile.TLS_CLIENT_CERT])
+@pytest.mark.parametrize(
+    "profile", [SecurityProfile.TLS_BASIC_AUTH, SecurityProfile.TLS_CLIENT_CERT]
+)
 async def test_tls_profiles(
     tmp_path: Path, make_engine: EngineFactory, profile: SecurityProfile
 ) -> None:
@@ -202,7 +205,10 @@ async def test_tls_profiles(
             "ca_file": str(pki.ca_file),
         }
         if client_cert:
-            options |= {"client_cert_file": str(pki.client_cert), "client_key_file": str(pki.client_key)}
+            options |= {
+                "client_cert_file": str(pki.client_cert),
+                "client_key_file": str(pki.client_key),
+            }
         else:
             options |= {"authorization_key": AUTH_KEY}
         wrong_ca = make_engine(csms.url, **(options | {"ca_file": str(pki.other_ca_file)}))

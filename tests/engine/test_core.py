@@ -153,12 +153,16 @@ async def test_invalid_id_tag_rejected_locally(csms: TestCsms, make_engine: Engi
     assert csms.actions("StartTransaction") == []
 
 
-@pytest.mark.parametrize(("stop_on_invalid", "expected"), [("true", "stopped"), ("false", "paused")])
+@pytest.mark.parametrize(
+    ("stop_on_invalid", "expected"), [("true", "stopped"), ("false", "paused")]
+)
 async def test_start_transaction_conf_invalid(
     csms: TestCsms, make_engine: EngineFactory, stop_on_invalid: str, expected: str
 ) -> None:
     engine = await accepted_engine(csms, make_engine)
-    await csms.call(call.ChangeConfiguration(key="StopTransactionOnInvalidId", value=stop_on_invalid))
+    await csms.call(
+        call.ChangeConfiguration(key="StopTransactionOnInvalidId", value=stop_on_invalid)
+    )
     engine.set_plugged(1, True)
     # Authorize says Accepted, StartTransaction.conf says Invalid (e.g. a concurrent session)
     assert await engine.start_transaction(1, "TAG2") == "started"
@@ -240,7 +244,9 @@ async def test_meter_values_sampled_during_transaction(
         ("MeterValuesSampledData", f"{ENERGY},{POWER},Current.Import,Voltage,Current.Offered,SoC"),
         ("StopTxnSampledData", ENERGY),
     ):
-        assert (await csms.call(call.ChangeConfiguration(key=key, value=value))).status == "Accepted"
+        assert (
+            await csms.call(call.ChangeConfiguration(key=key, value=value))
+        ).status == "Accepted"
     engine.set_reading(1, ENERGY, 5000)
     engine.set_reading(1, POWER, 7360.0)
     for phase in ("L1", "L2", "L3"):
@@ -293,7 +299,9 @@ async def test_unsupported_measurand_rejects_whole_write(
     assert result.status == "Rejected"
     assert engine.config.get("MeterValuesSampledData") == before
     for single in (ENERGY, POWER, "Current.Offered", "Power.Offered"):
-        result = await csms.call(call.ChangeConfiguration(key="MeterValuesSampledData", value=single))
+        result = await csms.call(
+            call.ChangeConfiguration(key="MeterValuesSampledData", value=single)
+        )
         assert result.status == "Accepted", single
 
 
@@ -367,9 +375,9 @@ async def test_change_availability(csms: TestCsms, make_engine: EngineFactory) -
     await csms.wait_for(
         "StatusNotification", lambda p: p["connector_id"] == 2 and p["status"] == "Unavailable"
     )
-    assert (await csms.call(call.ChangeAvailability(connector_id=5, type="Inoperative"))).status == (
-        "Rejected"
-    )
+    assert (
+        await csms.call(call.ChangeAvailability(connector_id=5, type="Inoperative"))
+    ).status == ("Rejected")
     engine.set_plugged(1, True)
     await engine.swipe("T")
     await csms.wait_for("StartTransaction")
@@ -438,7 +446,9 @@ async def test_trigger_message_every_kind(csms: TestCsms, make_engine: EngineFac
         payload = await csms.wait_for(action, after=mark)
         if action == "MeterValues":
             assert payload["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
-    bad = await csms.call(call.TriggerMessage(requested_message="StatusNotification", connector_id=9))
+    bad = await csms.call(
+        call.TriggerMessage(requested_message="StatusNotification", connector_id=9)
+    )
     assert bad.status == "Rejected"
 
 

@@ -120,6 +120,8 @@ BAD_FRAMES: list[tuple[str | bytes, CallErrorCode, str | None]] = [
     ('["2","1","Heartbeat",{}]', GE, "1"),
     ('[null,"1","Heartbeat",{}]', GE, "1"),
     ('[2.0,"1","Heartbeat",{}]', GE, "1"),
+    ('[3.0,"1",{}]', GE, "1"),
+    ('[4.0,"1","GenericError","",{}]', GE, "1"),
     ('[true,"1","Heartbeat",{}]', GE, "1"),
     ('[{},"1"]', GE, "1"),
     (f'[5,"{ID37}"]', GE, ID37),
@@ -161,6 +163,7 @@ def _oversized(prefix: str, limit: int) -> str:
     [
         ('[2,"abc-123","DataTransfer",{"data":"', "abc-123"),
         (' [ 2 , "abc" ,', "abc"),
+        ('\u00a0[2,"abc",', None),  # no-break space is not JSON whitespace
         (f'[2,"{ID36}",', ID36),
         (f'[2,"{ID37}",', None),
         ('[2,"a\\"b",', None),

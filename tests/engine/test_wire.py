@@ -25,15 +25,21 @@ ANSWERED = [
     ('[2,"w5","Reset",{"type":"Warm"}]', "w5", "PropertyConstraintViolation"),
     ('[2,"w6","Reset",{"type":"Hard","extra":1}]', "w6", "FormationViolation"),
     ('[2,"w7","ChangeConfiguration",{"key":5,"value":"1"}]', "w7", "TypeConstraintViolation"),
-    (json.dumps([2, "w8", "RemoteStartTransaction", {"idTag": "X" * 21}]), "w8",
-     "PropertyConstraintViolation"),
+    (
+        json.dumps([2, "w8", "RemoteStartTransaction", {"idTag": "X" * 21}]),
+        "w8",
+        "PropertyConstraintViolation",
+    ),
     ('[2,"w9","Reset",[]]', "w9", "FormationViolation"),
     ('[2,"w10","Reset"]', "w10", "GenericError"),
     ('[5,"w11",{}]', "w11", "GenericError"),
     ('[2,"w12","GetConfiguration",{"key":"HeartbeatInterval"}]', "w12", "TypeConstraintViolation"),
     ('[2,"w13",7,{}]', "w13", "GenericError"),
-    (json.dumps([2, "w14", "DataTransfer", {"vendorId": "v", "data": "x" * 300_000}]), "w14",
-     "GenericError"),
+    (
+        json.dumps([2, "w14", "DataTransfer", {"vendorId": "v", "data": "x" * 300_000}]),
+        "w14",
+        "GenericError",
+    ),
 ]
 
 # Frames that must be dropped without an answer.

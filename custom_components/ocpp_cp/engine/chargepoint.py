@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ocpp.routing import on
 from ocpp.v16.enums import (
     Action,
     AuthorizationStatus,
@@ -45,7 +44,7 @@ from .connector import Connector, Fault, Transaction
 from .frames import OcppCallError, load_validators
 from .hardware import ChargerHardware, ChargingLimit, EvState, ResetKind, UnlockOutcome
 from .meter import MeterReadings, sampled_values
-from .rpc import NotConnectedError, OcppRpc, Reply
+from .rpc import NotConnectedError, OcppRpc, Reply, on
 from .settings import EngineSettings, SecurityProfile
 from .storage import EngineStorage
 
@@ -128,6 +127,8 @@ class ChargePointEngine(OcppRpc):
         self._status_ready = asyncio.Event()
         self._tx_queue: list[QueuedMessage] = []
         self._tx_ready = asyncio.Event()
+        self._tx_idle = asyncio.Event()
+        self._tx_idle.set()
         self._samplers: dict[int, asyncio.Task[None]] = {}
         self._permitted: dict[int, bool] = {}
         self._last_limit: dict[int, ChargingLimit] = {}
@@ -156,7 +157,9 @@ class ChargePointEngine(OcppRpc):
         if isinstance(transactions, dict):
             for data in transactions.values():
                 self._restore_transaction(Transaction.from_dict(data))
-        self._ssl_context = await loop.run_in_executor(None, build_ssl_context, self.effective_settings)
+        self._ssl_context = await loop.run_in_executor(
+            None, build_ssl_context, self.effective_settings
+        )
         self._supervisor = asyncio.create_task(self._supervise(), name="ocpp_cp supervisor")
 
     async def stop(self) -> None:
@@ -251,7 +254,7 @@ class ChargePointEngine(OcppRpc):
 
     def _backoff_delay(self, attempt: int) -> float:
         """Exponential back-off with +/-25 % jitter so a fleet does not redial in lockstep."""
-        base = self.settings.reconnect_initial_delay * (2 ** min(attempt, 16))
+        base = self.settings.reconnect_initial_delay * (2.0 ** min(attempt, 16))
         return min(self.settings.reconnect_max_delay, base) * random.uniform(0.75, 1.25)
 
     async def _run_session(self, websocket: Any) -> bool:
@@ -426,9 +429,10 @@ class ChargePointEngine(OcppRpc):
                 self._spawn(self._begin_transaction(connector, id_tag), "start on plug")
         else:
             connector.ev_state = EvState.IDLE
-            if connector.transaction is not None:
-                if self.config.get_bool("StopTransactionOnEVSideDisconnect"):
-                    self._end_transaction(connector, Reason.ev_disconnected)
+            if connector.transaction is not None and self.config.get_bool(
+                "StopTransactionOnEVSideDisconnect"
+            ):
+                self._end_transaction(connector, Reason.ev_disconnected)
             if self.config.get_bool("UnlockConnectorOnEVSideDisconnect"):
                 self._spawn(self._unlock_quietly(connector_id), "unlock on unplug")
         self._refresh(connector)
@@ -626,7 +630,8 @@ class ChargePointEngine(OcppRpc):
             return connector
         free = [c for c in self.connectors.values() if c.may_start() and c.pending_id_tag is None]
         plugged = [c for c in free if c.plugged]
-        return (plugged or free or [None])[0]
+        candidates = plugged or free
+        return candidates[0] if candidates else None
 
     async def _start_or_wait(self, connector: Connector, id_tag: str) -> str:
         if connector.plugged:
@@ -669,7 +674,9 @@ class ChargePointEngine(OcppRpc):
             },
             tx,
         )
-        self._emit("transaction", connector_id=connector.connector_id, event="started", id_tag=id_tag)
+        self._emit(
+            "transaction", connector_id=connector.connector_id, change="started", id_tag=id_tag
+        )
         self._refresh(connector)
         self._start_sampler(connector)
         await self._save_transactions()
@@ -703,7 +710,7 @@ class ChargePointEngine(OcppRpc):
         self._emit(
             "transaction",
             connector_id=connector.connector_id,
-            event="stopped",
+            change="stopped",
             reason=str(reason),
             meter_stop=meter_stop,
             transaction_id=tx.transaction_id,
@@ -758,12 +765,14 @@ class ChargePointEngine(OcppRpc):
         self, action: str, payload: dict[str, Any], tx: Transaction | None
     ) -> None:
         self._tx_queue.append(QueuedMessage(action, payload, tx))
+        self._tx_idle.clear()
         self._tx_ready.set()
 
     async def _transaction_sender(self) -> None:
         """Deliver transaction messages in order, retrying per TransactionMessage* keys."""
         while True:
             if not self._tx_queue:
+                self._tx_idle.set()
                 self._tx_ready.clear()
                 await self._tx_ready.wait()
                 continue
@@ -784,7 +793,9 @@ class ChargePointEngine(OcppRpc):
                 message.attempts += 1
                 attempts = max(1, self.config.get_int("TransactionMessageAttempts"))
                 if message.attempts >= attempts:
-                    _LOGGER.error("Giving up %s after %s attempts: %s", message.action, attempts, err)
+                    _LOGGER.error(  # noqa: TRY400 - an expected outcome, not a crash
+                        "Giving up %s after %s attempts: %s", message.action, attempts, err
+                    )
                     self._tx_queue.pop(0)
                     continue
                 interval = self.config.get_int("TransactionMessageRetryInterval")
@@ -801,7 +812,7 @@ class ChargePointEngine(OcppRpc):
         self._emit(
             "transaction",
             connector_id=tx.connector_id,
-            event="confirmed",
+            change="confirmed",
             transaction_id=tx.transaction_id,
             id_tag_status=status,
         )
@@ -1072,19 +1083,18 @@ class ChargePointEngine(OcppRpc):
             reason = Reason.hard_reset if kind == ResetKind.HARD else Reason.soft_reset
             for connector in self.connectors.values():
                 self._end_transaction(connector, reason)
-            await self._flush_transactions(timeout=10)
+            await self._flush_transactions(seconds=10)
             await self.hardware.reset(kind)
             self._booted = False  # a reset is a reboot: BootNotification again
             self.reconnect()
 
         return Reply({"status": "Accepted"}, reset)
 
-    async def _flush_transactions(self, timeout: float) -> None:
+    async def _flush_transactions(self, seconds: float) -> None:
         """Give queued transaction messages a chance to go out before a reset."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self._tx_queue and self._accepted.is_set():
-                    await asyncio.sleep(0.05)
+        if self._accepted.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tx_idle.wait(), seconds)
 
     @on(Action.unlock_connector)
     async def _on_unlock(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -1108,9 +1118,7 @@ class ChargePointEngine(OcppRpc):
             return Reply({"status": "Rejected"})
         operative = payload["type"] == "Operative"
         targets = (
-            list(self.connectors.values())
-            if connector_id == 0
-            else [self.connectors[connector_id]]
+            list(self.connectors.values()) if connector_id == 0 else [self.connectors[connector_id]]
         )
         scheduled = False
         for connector in targets:
@@ -1121,9 +1129,7 @@ class ChargePointEngine(OcppRpc):
                 connector.operative = operative
                 connector.scheduled_operative = None
                 self._refresh(connector)
-        return Reply(
-            {"status": "Scheduled" if scheduled else "Accepted"}, self._save_availability
-        )
+        return Reply({"status": "Scheduled" if scheduled else "Accepted"}, self._save_availability)
 
     @on(Action.clear_cache)
     async def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:

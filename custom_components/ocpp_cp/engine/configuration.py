@@ -44,7 +44,9 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(name="AllowOfflineTxForUnknownId", type=KeyType.BOOL, default="false"),
     KeySpec(name="AuthorizationCacheEnabled", type=KeyType.BOOL, default="false"),
     KeySpec(name="AuthorizeRemoteTxRequests", type=KeyType.BOOL, default="false"),
-    KeySpec(name="ClockAlignedDataInterval", type=KeyType.INT, default="0", minimum=0, maximum=86400),
+    KeySpec(
+        name="ClockAlignedDataInterval", type=KeyType.INT, default="0", minimum=0, maximum=86400
+    ),
     KeySpec(name="ConnectionTimeOut", type=KeyType.INT, default="60", minimum=0, maximum=3600),
     KeySpec(name="ConnectorPhaseRotation", type=KeyType.CSL, default="Unknown"),
     KeySpec(name="ConnectorPhaseRotationMaxLength", type=KeyType.INT, default="17", readonly=True),
@@ -76,24 +78,47 @@ CORE_KEYS: tuple[KeySpec, ...] = (
         default=str(MAX_MEASURANDS),
         readonly=True,
     ),
-    KeySpec(name="MeterValueSampleInterval", type=KeyType.INT, default="60", minimum=0, maximum=86400),
+    KeySpec(
+        name="MeterValueSampleInterval", type=KeyType.INT, default="60", minimum=0, maximum=86400
+    ),
     KeySpec(name="NumberOfConnectors", type=KeyType.INT, default="1", readonly=True),
     KeySpec(name="ResetRetries", type=KeyType.INT, default="1", minimum=0, maximum=10),
     KeySpec(name="StopTransactionOnEVSideDisconnect", type=KeyType.BOOL, default="true"),
     KeySpec(name="StopTransactionOnInvalidId", type=KeyType.BOOL, default="true"),
-    KeySpec(name="StopTxnAlignedData", type=KeyType.MEASURANDS, default="", max_items=MAX_MEASURANDS),
     KeySpec(
-        name="StopTxnAlignedDataMaxLength", type=KeyType.INT, default=str(MAX_MEASURANDS), readonly=True
+        name="StopTxnAlignedData", type=KeyType.MEASURANDS, default="", max_items=MAX_MEASURANDS
     ),
-    KeySpec(name="StopTxnSampledData", type=KeyType.MEASURANDS, default="", max_items=MAX_MEASURANDS),
     KeySpec(
-        name="StopTxnSampledDataMaxLength", type=KeyType.INT, default=str(MAX_MEASURANDS), readonly=True
+        name="StopTxnAlignedDataMaxLength",
+        type=KeyType.INT,
+        default=str(MAX_MEASURANDS),
+        readonly=True,
     ),
-    KeySpec(name="SupportedFeatureProfiles", type=KeyType.CSL, default="Core,RemoteTrigger", readonly=True),
+    KeySpec(
+        name="StopTxnSampledData", type=KeyType.MEASURANDS, default="", max_items=MAX_MEASURANDS
+    ),
+    KeySpec(
+        name="StopTxnSampledDataMaxLength",
+        type=KeyType.INT,
+        default=str(MAX_MEASURANDS),
+        readonly=True,
+    ),
+    KeySpec(
+        name="SupportedFeatureProfiles",
+        type=KeyType.CSL,
+        default="Core,RemoteTrigger",
+        readonly=True,
+    ),
     KeySpec(name="SupportedFeatureProfilesMaxLength", type=KeyType.INT, default="6", readonly=True),
-    KeySpec(name="TransactionMessageAttempts", type=KeyType.INT, default="3", minimum=0, maximum=100),
     KeySpec(
-        name="TransactionMessageRetryInterval", type=KeyType.INT, default="60", minimum=0, maximum=3600
+        name="TransactionMessageAttempts", type=KeyType.INT, default="3", minimum=0, maximum=100
+    ),
+    KeySpec(
+        name="TransactionMessageRetryInterval",
+        type=KeyType.INT,
+        default="60",
+        minimum=0,
+        maximum=3600,
     ),
     KeySpec(name="UnlockConnectorOnEVSideDisconnect", type=KeyType.BOOL, default="true"),
     KeySpec(name="WebSocketPingInterval", type=KeyType.INT, default="60", minimum=0, maximum=3600),
@@ -161,7 +186,7 @@ class Configuration:
 
     def read(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey list)."""
-        names = list(self._specs) if not keys else keys
+        names = keys if keys else list(self._specs)
         known: list[dict[str, Any]] = []
         unknown: list[str] = []
         for name in names:
@@ -230,7 +255,6 @@ class Configuration:
                 if missing:
                     return f"this charge point cannot supply {', '.join(missing)}"
             return None
-        if spec.type == KeyType.STRING and spec.name == "AuthorizationKey":
-            if not 16 <= len(value) <= 40:
-                return "AuthorizationKey must be 16 to 40 characters"
+        if spec.name == "AuthorizationKey" and not 16 <= len(value) <= 40:
+            return "AuthorizationKey must be 16 to 40 characters"
         return None

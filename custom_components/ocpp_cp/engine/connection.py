@@ -59,7 +59,10 @@ def build_ssl_context(settings: EngineSettings) -> ssl.SSLContext | None:
 
 
 def auth_headers(settings: EngineSettings) -> dict[str, str]:
-    if settings.security_profile not in (SecurityProfile.BASIC_AUTH, SecurityProfile.TLS_BASIC_AUTH):
+    if settings.security_profile not in (
+        SecurityProfile.BASIC_AUTH,
+        SecurityProfile.TLS_BASIC_AUTH,
+    ):
         return {}
     credentials = f"{settings.charge_point_id}:{settings.authorization_key or ''}"
     return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
@@ -114,7 +117,9 @@ async def open_connection(
     except InvalidHandshake as err:
         raise ConnectError(ConnectErrorKind.OTHER, f"WebSocket handshake failed: {err}") from err
     except OSError as err:
-        raise ConnectError(ConnectErrorKind.OTHER, f"cannot connect: {err.strerror or err}") from err
+        raise ConnectError(
+            ConnectErrorKind.OTHER, f"cannot connect: {err.strerror or err}"
+        ) from err
     if websocket.subprotocol != SUBPROTOCOL:
         await websocket.close()
         raise ConnectError(

@@ -226,7 +226,9 @@ def encode_call_error(
 
 # Recover the id of a CALL from its first bytes, without parsing the (oversized) frame.
 # JSON whitespace is only space, tab, LF and CR (\s would also match Unicode spaces).
-_OVERSIZE_ID_STR: Final = re.compile(r'\A[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]{1,36})"')
+_OVERSIZE_ID_STR: Final = re.compile(
+    r'\A[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]{1,36})"'
+)
 _OVERSIZE_ID_BYTES: Final = re.compile(
     rb'\A[ \t\n\r]*\[[ \t\n\r]*2[ \t\n\r]*,[ \t\n\r]*"([^"\\\x00-\x1f]{1,144})"'
 )

@@ -81,7 +81,9 @@ class MeterReadings:
         return reading.value
 
     def _is_stale(self, reading: Reading) -> bool:
-        return self._stale_after is not None and time.time() - reading.measured_at > self._stale_after
+        return (
+            self._stale_after is not None and time.time() - reading.measured_at > self._stale_after
+        )
 
     def rows(self, measurand: str) -> list[tuple[str | None, float]]:
         """(phase, value) rows for a measurand: the phase rows if any exist, else the total."""

@@ -65,7 +65,9 @@ class EngineSettings:
     def validate(self) -> None:
         parts = urlsplit(self.csms_url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise SettingsError("csms_url", "the CSMS URL must start with ws:// or wss:// and name a host")
+            raise SettingsError(
+                "csms_url", "the CSMS URL must start with ws:// or wss:// and name a host"
+            )
         if not self.charge_point_id or len(self.charge_point_id) > 48:
             raise SettingsError("charge_point_id", "the charge point id must be 1 to 48 characters")
         if not 1 <= self.number_of_connectors <= 16:
@@ -73,11 +75,11 @@ class EngineSettings:
         profile = self.security_profile
         if profile >= SecurityProfile.TLS_BASIC_AUTH and parts.scheme != "wss":
             raise SettingsError("csms_url", f"security profile {int(profile)} needs a wss:// URL")
-        if profile in (SecurityProfile.BASIC_AUTH, SecurityProfile.TLS_BASIC_AUTH):
-            if not self.authorization_key:
-                raise SettingsError(
-                    "authorization_key", f"security profile {int(profile)} needs an AuthorizationKey"
-                )
+        needs_key = profile in (SecurityProfile.BASIC_AUTH, SecurityProfile.TLS_BASIC_AUTH)
+        if needs_key and not self.authorization_key:
+            raise SettingsError(
+                "authorization_key", f"security profile {int(profile)} needs an AuthorizationKey"
+            )
         if profile == SecurityProfile.TLS_CLIENT_CERT and not self.client_cert_file:
             raise SettingsError("client_cert_file", "security profile 3 needs a client certificate")
         unknown = set(self.measurands) - {m.value for m in Measurand}

@@ -69,19 +69,29 @@ class SimulatedCharger(NullHardware):
         drawing = self.permitted.get(connector_id, False) and self.charging.get(connector_id, False)
         amps = self.limit_amps.get(connector_id, 0.0) if drawing else 0.0
         engine = self.engine
-        engine.set_reading(connector_id, Measurand.energy_active_import_register, self.energy_wh[connector_id])
+        engine.set_reading(
+            connector_id, Measurand.energy_active_import_register, self.energy_wh[connector_id]
+        )
         engine.set_reading(connector_id, Measurand.power_active_import, amps * self.voltage)
         engine.set_reading(connector_id, Measurand.current_import, amps, "L1")
         engine.set_reading(connector_id, Measurand.voltage, self.voltage, "L1-N")
 
     async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
         self.permitted[connector_id] = permitted
-        emit("hardware", action="charging_permitted", connector_id=connector_id, permitted=permitted)
+        emit(
+            "hardware", action="charging_permitted", connector_id=connector_id, permitted=permitted
+        )
         self.publish(connector_id)
 
     async def set_charging_limit(self, connector_id: int, limit: ChargingLimit) -> None:
         self.limit_amps[connector_id] = limit.amps or 0.0
-        emit("hardware", action="limit", connector_id=connector_id, amps=limit.amps, watts=limit.watts)
+        emit(
+            "hardware",
+            action="limit",
+            connector_id=connector_id,
+            amps=limit.amps,
+            watts=limit.watts,
+        )
         self.publish(connector_id)
 
     async def unlock_connector(self, connector_id: int) -> UnlockOutcome:
@@ -201,7 +211,7 @@ async def apply_command(
     if verb == "swipe":
         return await engine.swipe(args[0])
     connector_id = int(args[0])
-    engine.connectors[connector_id]  # noqa: B018 - raises KeyError -> reported below
+    engine.connectors[connector_id]
     if verb == "plug":
         engine.set_plugged(connector_id, True)
     elif verb == "unplug":

@@ -1,0 +1,188 @@
+"""The command-line simulator as a black box: stdin commands in, JSON lines out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.csms import TestCsms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Simulator:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, url: str, state_dir: Path, *extra: str) -> Simulator:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "custom_components.ocpp_cp.engine",
+            "--url",
+            url,
+            "--id",
+            "SIM1",
+            "--state-dir",
+            str(state_dir),
+            "--reconnect-delay",
+            "0.1",
+            *extra,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            self.lines.append(json.loads(raw))
+            self._changed.set()
+
+    async def send(self, command: str) -> dict[str, Any]:
+        """Send one command and return its acknowledgement line."""
+        assert self.process.stdin is not None
+        mark = len(self.lines)
+        self.process.stdin.write(command.encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self.wait(lambda e: e["event"] == "command" and e["command"] == command, mark)
+
+    async def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], after: int = 0, timeout: float = 10
+    ) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for line in self.lines[after:]:
+                    if predicate(line):
+                        return line
+                self._changed.clear()
+                await self._changed.wait()
+
+    def sent(self, action: str) -> list[dict[str, Any]]:
+        """Payloads of the CALLs the simulator put on the wire."""
+        return [
+            e["frame"][3]
+            for e in self.lines
+            if e["event"] == "frame"
+            and e["direction"] == "out"
+            and e["frame"][0] == 2
+            and e["frame"][2] == action
+        ]
+
+    async def quit(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"quit\n")
+        await self.process.stdin.drain()
+        code = await asyncio.wait_for(self.process.wait(), 10)
+        await self._reader
+        return code
+
+    async def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        self._reader.cancel()
+
+
+def is_status(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e["event"] == "status" and e["status"] == status and e["connector_id"] == 1
+
+
+async def test_whole_session_through_stdin(csms: TestCsms, tmp_path: Path) -> None:
+    sim = await Simulator.start(csms.url, tmp_path)
+    try:
+        await sim.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        assert (await sim.send("meter 1 1000"))["ok"] is True
+        await sim.send("plug 1")
+        await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
+        ack = await sim.send("swipe CARD1")
+        assert ack["result"] == "started"
+        start = await csms.wait_for("StartTransaction")
+        assert (start["meter_start"], start["id_tag"]) == (1000, "CARD1")
+        await sim.send("ev-charging 1")
+        await sim.wait(is_status("Charging"))
+        await sim.wait(lambda e: e["event"] == "hardware" and e.get("permitted") is True)
+        await sim.send("meter 1 2500")
+        await sim.send("unplug 1")
+        stop = await csms.wait_for("StopTransaction")
+        assert (stop["meter_stop"], stop["transaction_id"], stop["reason"]) == (
+            2500,
+            1,
+            "EVDisconnected",
+        )
+        await sim.wait(is_status("Available"))
+        bad = await sim.send("meter 1 10")
+        assert bad["ok"] is False
+        assert "never goes backwards" in bad["error"]
+        unknown = await sim.send("dance 1")
+        assert unknown["ok"] is False
+        # the JSON lines carry every frame in both directions
+        assert sim.sent("StartTransaction")[0]["idTag"] == "CARD1"
+        assert any(
+            e["event"] == "frame" and e["direction"] == "in" and e["frame"][0] == 3
+            for e in sim.lines
+        )
+    finally:
+        assert await sim.quit() == 0
+
+
+async def test_offline_and_online_commands(csms: TestCsms, tmp_path: Path) -> None:
+    sim = await Simulator.start(csms.url, tmp_path)
+    try:
+        await sim.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        mark = len(sim.lines)
+        await sim.send("offline")
+        await sim.wait(lambda e: e["event"] == "state" and e["state"] == "disconnected", mark)
+        await asyncio.sleep(0.3)
+        assert csms.connection_count == 1
+        await sim.send("online")
+        await sim.wait(lambda e: e["event"] == "state" and e["state"] == "accepted", mark)
+        assert csms.connection_count == 2
+    finally:
+        assert await sim.quit() == 0
+
+
+async def test_sigkill_mid_session_then_restart_continues(csms: TestCsms, tmp_path: Path) -> None:
+    first = await Simulator.start(csms.url, tmp_path)
+    try:
+        await first.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        await first.send("meter 1 4000")
+        await first.send("plug 1")
+        await first.send("swipe CARD9")
+        await first.wait(
+            lambda e: e["event"] == "transaction"
+            and e["change"] == "confirmed"
+            and e["transaction_id"] == 1
+        )
+        await first.send("ev-charging 1")
+        await first.send("meter 1 4700")
+    finally:
+        await first.kill()
+    await csms.stop()
+    server = await TestCsms.start(port=csms.port)
+    second = await Simulator.start(server.url, tmp_path)
+    try:
+        await second.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        assert len(server.actions("BootNotification")) == 1  # the restart is a reboot
+        # the transaction is still there, with the id the CSMS gave it
+        await second.send("plug 1")
+        older = await second.send("meter 1 4500")
+        assert older["ok"] is False  # the energy register was persisted at 4700
+        await second.send("meter 1 5200")
+        await second.send("unplug 1")
+        stop = await server.wait_for("StopTransaction")
+        assert stop["transaction_id"] == 1
+        assert stop["meter_stop"] == 5200
+        assert server.actions("StartTransaction") == []  # no duplicate transaction
+    finally:
+        assert await second.quit() == 0
+        await server.stop()
