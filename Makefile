@@ -2,14 +2,18 @@
 SHELL := /bin/bash
 .PHONY: test lint demo venv
 
+# A local CSMS that logs every frame plus the charge-point simulator, driven from the terminal.
+demo:
+	@bash scripts/demo.sh
+
 venv:
 	@bash scripts/venv.sh >/dev/null
 
 # Builds (or reuses) the pinned virtualenv, then runs lint, type checks and every test.
 test:
 	@VENV=$$(bash scripts/venv.sh) && \
-	  "$$VENV/bin/ruff" check custom_components tests benchmarks && \
-	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks && \
+	  "$$VENV/bin/ruff" check custom_components tests benchmarks example && \
+	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks example && \
 	  "$$VENV/bin/mypy" && \
 	  "$$VENV/bin/python" -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
