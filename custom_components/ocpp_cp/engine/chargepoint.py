@@ -278,18 +278,35 @@ class ChargePointEngine(OcppRpc):
         if websocket is not None:
             websocket.transport.abort()
 
-    async def _ping_loop(self, websocket: Any) -> None:
+    async def _every(
+        self,
+        key: str,
+        changed: asyncio.Event,
+        action: Callable[[], Awaitable[bool | None]],
+        delay: Callable[[int], float] | None = None,
+    ) -> None:
+        """Run ``action`` every ``key`` seconds (0 = off), re-armed at once when the key changes.
+
+        ``delay`` maps the interval to the wait before the next run (clock alignment); an
+        action returning False ends the loop.
+        """
         while True:
-            interval = self.config.get_int("WebSocketPingInterval")
-            self._ping_changed.clear()
+            interval = self.config.get_int(key)
+            changed.clear()
             if interval <= 0:
-                await self._ping_changed.wait()
+                await changed.wait()
                 continue
+            wait = delay(interval) if delay is not None else interval
             try:
-                await asyncio.wait_for(self._ping_changed.wait(), interval)
+                await asyncio.wait_for(changed.wait(), wait)
                 continue
             except TimeoutError:
                 pass
+            if await action() is False:
+                return
+
+    async def _ping_loop(self, websocket: Any) -> None:
+        async def ping() -> bool:
             try:
                 pong = await websocket.ping()
                 await asyncio.wait_for(pong, self.settings.pong_timeout)
@@ -297,9 +314,12 @@ class ChargePointEngine(OcppRpc):
                 self.last_error = "the CSMS stopped answering WebSocket pings"
                 _LOGGER.warning("No pong within %ss: dropping the link", self.settings.pong_timeout)
                 websocket.transport.abort()
-                return
+                return False
             except Exception:  # closed under us: the receiver notices
-                return
+                return False
+            return True
+
+        await self._every("WebSocketPingInterval", self._ping_changed, ping)
 
     async def _session_main(self) -> None:
         if not self._booted:
@@ -378,18 +398,7 @@ class ChargePointEngine(OcppRpc):
                 self.csms_time_offset = csms.timestamp() - time.time()
 
     async def _heartbeat_loop(self) -> None:
-        while True:
-            interval = self.config.get_int("HeartbeatInterval")
-            self._heartbeat_changed.clear()
-            if interval <= 0:
-                await self._heartbeat_changed.wait()
-                continue
-            try:
-                await asyncio.wait_for(self._heartbeat_changed.wait(), interval)
-                continue
-            except TimeoutError:
-                pass
-            await self._send_heartbeat()
+        await self._every("HeartbeatInterval", self._heartbeat_changed, self._send_heartbeat)
 
     async def _send_heartbeat(self) -> None:
         try:
@@ -877,19 +886,12 @@ class ChargePointEngine(OcppRpc):
         return max(0.0, next_boundary.timestamp() - now)
 
     async def _clock_aligned_loop(self) -> None:
-        while True:
-            interval = self.config.get_int("ClockAlignedDataInterval")
-            self._aligned_changed.clear()
-            if interval <= 0:
-                await self._aligned_changed.wait()
-                continue
-            delay = self.seconds_to_next_aligned(time.time(), interval)
-            try:
-                await asyncio.wait_for(self._aligned_changed.wait(), delay)
-                continue
-            except TimeoutError:
-                pass
-            await self._send_clock_aligned()
+        await self._every(
+            "ClockAlignedDataInterval",
+            self._aligned_changed,
+            self._send_clock_aligned,
+            lambda interval: self.seconds_to_next_aligned(time.time(), interval),
+        )
 
     async def _send_clock_aligned(self) -> None:
         measurands = self.config.get_list("MeterValuesAlignedData")
