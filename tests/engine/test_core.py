@@ -474,3 +474,29 @@ async def test_fault_reports_error_code(csms: TestCsms, make_engine: EngineFacto
     await csms.wait_for(
         "StatusNotification", lambda p: p["status"] == "Available" and p["error_code"] == "NoError"
     )
+
+
+async def test_local_limit_zero_pauses_without_ending(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    hardware = RecordingHardware()
+    engine = await accepted_engine(csms, make_engine, hardware=hardware, phases=3)
+    engine.set_plugged(1, True)
+    engine.set_ev_state(1, EvState.CHARGING)
+    await engine.swipe("T")
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging")
+    engine.set_local_limit(1, amps=10)
+    assert engine.limit_amps(engine.connectors[1]) == 10
+    engine.set_local_limit(1, watts=4140)  # 4140 W / (230 V x 3) = 6 A
+    assert engine.limit_amps(engine.connectors[1]) == pytest.approx(6)
+    engine.set_local_limit(1, amps=0)
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "SuspendedEVSE")
+    assert engine.connectors[1].transaction is not None
+    assert csms.actions("StopTransaction") == []
+    engine.set_local_limit(1, amps=None)
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging", after=8)
+    permitted = [c[1][1] for c in hardware.calls if c[0] == "permitted"]
+    assert permitted[-3:] == [True, False, True]
+    limits = [c[1][1].amps for c in hardware.calls if c[0] == "limit"]
+    assert limits[-1] == 32
+    assert 10 in limits

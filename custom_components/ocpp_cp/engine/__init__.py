@@ -11,6 +11,7 @@ from .hardware import (
     ResetKind,
     UnlockOutcome,
 )
+from .probe import ProbeOutcome, ProbeResult, probe_csms
 from .settings import EngineSettings, SecurityProfile, SettingsError
 from .storage import EngineStorage, JsonDirectoryStorage, MemoryStorage
 
@@ -27,8 +28,11 @@ __all__ = [
     "JsonDirectoryStorage",
     "MemoryStorage",
     "NullHardware",
+    "ProbeOutcome",
+    "ProbeResult",
     "ResetKind",
     "SecurityProfile",
     "SettingsError",
     "UnlockOutcome",
+    "probe_csms",
 ]

@@ -527,11 +527,53 @@ class ChargePointEngine(OcppRpc):
 
     # -- outputs ----------------------------------------------------------------------------
 
+    def allowed_amps(self, connector: Connector) -> float:
+        """The limit in force: min(hardware max, local current limit, local power limit)."""
+        amps = self.settings.hardware_max_current
+        if connector.hardware_max_amps is not None:
+            amps = connector.hardware_max_amps
+        if connector.local_limit_amps is not None:
+            amps = min(amps, connector.local_limit_amps)
+        if connector.local_limit_watts is not None:
+            volts = self.settings.nominal_voltage * self.settings.phases
+            amps = min(amps, connector.local_limit_watts / volts)
+        return max(0.0, amps)
+
     def limit_amps(self, connector: Connector) -> float:
         """The current the connector may draw now (0 while paused or not authorised)."""
         if not self._may_charge(connector):
             return 0.0
-        return self.settings.hardware_max_current
+        return self.allowed_amps(connector)
+
+    def set_hardware_max(self, connector_id: int, amps: float | None) -> None:
+        """The most this connector's hardware can deliver now; None = the settings' value."""
+        connector = self._connector(connector_id)
+        if connector.hardware_max_amps != amps:
+            connector.hardware_max_amps = amps
+            connector.paused = self.allowed_amps(connector) <= 0
+            self._refresh(connector)
+
+    def set_local_limit(
+        self, connector_id: int, amps: float | None = None, watts: float | None = None
+    ) -> None:
+        """A local limit (None = none); 0 pauses the session as SuspendedEVSE, kept open."""
+        targets = (
+            [c for c in self.connectors.values() if c.connector_id > 0]
+            if connector_id == 0
+            else [self._connector(connector_id)]
+        )
+        for connector in targets:
+            connector.local_limit_amps = amps
+            connector.local_limit_watts = watts
+            connector.paused = self.allowed_amps(connector) <= 0
+            self._emit(
+                "limit",
+                connector_id=connector.connector_id,
+                amps=self.allowed_amps(connector),
+                local_amps=amps,
+                local_watts=watts,
+            )
+            self._refresh(connector)
 
     def _may_charge(self, connector: Connector) -> bool:
         tx = connector.transaction
@@ -544,7 +586,11 @@ class ChargePointEngine(OcppRpc):
         )
 
     def offered(self, connector: Connector) -> dict[str, float]:
+        """Current/Power.Offered: what the charger reports offering if it does, else the limit."""
         amps = self.limit_amps(connector)
+        reported = self.readings[connector.connector_id].get(Measurand.current_offered)
+        if reported is not None:
+            amps = reported if self._may_charge(connector) else 0.0
         return {
             Measurand.current_offered: amps,
             Measurand.power_offered: amps * self.settings.nominal_voltage * self.settings.phases,
@@ -695,7 +741,6 @@ class ChargePointEngine(OcppRpc):
         if tx is None:
             return
         connector.transaction = None
-        connector.paused = False
         connector.finishing = connector.plugged
         sampler = self._samplers.pop(connector.connector_id, None)
         if sampler is not None:

@@ -72,7 +72,12 @@ class Connector:
     pending_since: float = 0.0
     # The last transaction ended while the cable was still plugged in.
     finishing: bool = False
-    # Charging paused by the charge point (limit 0); the transaction stays open.
+    # What the hardware can do right now (cable, installation); None = settings' maximum.
+    hardware_max_amps: float | None = None
+    # Limits set locally (HA service, optimiser); None = no local limit.
+    local_limit_amps: float | None = None
+    local_limit_watts: float | None = None
+    # Charging paused because the limit in force is 0; the transaction stays open.
     paused: bool = False
     last_sent_status: str | None = None
     last_sent_error: str | None = None

@@ -1,0 +1,50 @@
+"""ocpp_cp: any charger Home Assistant controls, as an OCPP 1.6J charge point of your CSMS."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge
+from .const import DOMAIN
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.SENSOR]
+
+type OcppCpConfigEntry = ConfigEntry[OcppCpBridge]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the services once, for every entry."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:
+    """Start the charge point; it connects in the background and reports its state."""
+    bridge = OcppCpBridge(hass, entry)
+    await bridge.async_start()
+    entry.runtime_data = bridge
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.async_stop()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
+    """The stored configuration keys and transactions go with the entry."""
+    await HaEngineStorage(hass, entry.entry_id).async_remove(STORAGE_KEYS)

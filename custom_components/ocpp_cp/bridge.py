@@ -1,0 +1,653 @@
+"""The one object between Home Assistant and the OCPP engine.
+
+HA state changes of the mapped entities become engine inputs as they happen (no polling); the
+engine's outputs become service calls on the mapped switch and number; CSMS requests that
+concern the hardware become HA events. Entities read their values from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_ON
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later, async_track_state_change_event
+from homeassistant.helpers.storage import Store
+
+from .const import (
+    CONF_AUTHORIZATION_KEY,
+    CONF_CA_FILE,
+    CONF_CHARGE_POINT_ID,
+    CONF_CLIENT_CERT,
+    CONF_CLIENT_KEY,
+    CONF_CONNECTORS,
+    CONF_CSMS_URL,
+    CONF_FIRMWARE,
+    CONF_MAPPING,
+    CONF_MODEL,
+    CONF_SECURITY_PROFILE,
+    CONF_SERIAL,
+    CONF_VENDOR,
+    DEFAULT_ID_TAG,
+    DEFAULT_MAX_CURRENT,
+    DEFAULT_MODEL,
+    DEFAULT_NOMINAL_VOLTAGE,
+    DEFAULT_PHASES,
+    DEFAULT_VENDOR,
+    DOMAIN,
+    EVENT_CSMS_REQUEST,
+    MAP_CHARGE_SWITCH,
+    MAP_CURRENT,
+    MAP_CURRENT_L1,
+    MAP_CURRENT_L2,
+    MAP_CURRENT_L3,
+    MAP_CURRENT_NUMBER,
+    MAP_CURRENT_OFFERED,
+    MAP_ENERGY,
+    MAP_FREQUENCY,
+    MAP_MAX_CURRENT,
+    MAP_NOMINAL_VOLTAGE,
+    MAP_PHASES,
+    MAP_PLUG,
+    MAP_POWER,
+    MAP_POWER_FACTOR,
+    MAP_SOC,
+    MAP_SOC_GATE,
+    MAP_STATUS,
+    MAP_STATUS_MAPPING,
+    MAP_TEMPERATURE,
+    MAP_VOLTAGE,
+    MAP_VOLTAGE_L1,
+    MAP_VOLTAGE_L2,
+    MAP_VOLTAGE_L3,
+    OPT_DEFAULT_ID_TAG,
+    OPT_HEARTBEAT_INTERVAL,
+    OPT_METER_INTERVAL,
+)
+from .engine import (
+    ChargePointEngine,
+    ChargingLimit,
+    ConnectErrorKind,
+    ConnectionState,
+    DataTransferReply,
+    EngineSettings,
+    EvState,
+    ResetKind,
+    SecurityProfile,
+    UnlockOutcome,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+FRAME_HISTORY = 50
+# Above this power (W) a plugged car counts as drawing when no status sensor says otherwise.
+DRAWING_THRESHOLD_W = 50.0
+
+# unit -> factor to the engine's canonical unit, per kind of quantity
+UNIT_FACTORS: dict[str, dict[str, float]] = {
+    "power": {"W": 1.0, "kW": 1000.0, "MW": 1e6},
+    "energy": {"Wh": 1.0, "kWh": 1000.0, "MWh": 1e6},
+    "current": {"A": 1.0, "mA": 0.001},
+    "voltage": {"V": 1.0, "mV": 0.001, "kV": 1000.0},
+    "percent": {"%": 1.0},
+    "frequency": {"Hz": 1.0, "kHz": 1000.0, "mHz": 0.001},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurandSource:
+    """Where a measurand comes from: a mapping key, the OCPP measurand, phase and quantity."""
+
+    key: str
+    measurand: str
+    phase: str | None
+    quantity: str
+
+
+SOURCES: tuple[MeasurandSource, ...] = (
+    MeasurandSource(MAP_POWER, "Power.Active.Import", None, "power"),
+    MeasurandSource(MAP_ENERGY, "Energy.Active.Import.Register", None, "energy"),
+    MeasurandSource(MAP_VOLTAGE_L1, "Voltage", "L1-N", "voltage"),
+    MeasurandSource(MAP_VOLTAGE_L2, "Voltage", "L2-N", "voltage"),
+    MeasurandSource(MAP_VOLTAGE_L3, "Voltage", "L3-N", "voltage"),
+    MeasurandSource(MAP_CURRENT_L1, "Current.Import", "L1", "current"),
+    MeasurandSource(MAP_CURRENT_L2, "Current.Import", "L2", "current"),
+    MeasurandSource(MAP_CURRENT_L3, "Current.Import", "L3", "current"),
+    MeasurandSource(MAP_CURRENT_OFFERED, "Current.Offered", None, "current"),
+    MeasurandSource(MAP_TEMPERATURE, "Temperature", None, "temperature"),
+    MeasurandSource(MAP_SOC, "SoC", None, "percent"),
+    MeasurandSource(MAP_FREQUENCY, "Frequency", None, "frequency"),
+    MeasurandSource(MAP_POWER_FACTOR, "Power.Factor", None, "power_factor"),
+)
+
+# Common charger status texts -> OCPP status, used when the user's mapping has no entry.
+DEFAULT_STATUS_WORDS: dict[str, str] = {
+    "available": "Available",
+    "ready": "Available",
+    "disconnected": "Available",
+    "idle": "Available",
+    "unplugged": "Available",
+    "preparing": "Preparing",
+    "connected": "Preparing",
+    "plugged": "Preparing",
+    "waiting": "Preparing",
+    "charging": "Charging",
+    "suspendedev": "SuspendedEV",
+    "suspended_ev": "SuspendedEV",
+    "paused": "SuspendedEV",
+    "suspendedevse": "SuspendedEVSE",
+    "suspended_evse": "SuspendedEVSE",
+    "finishing": "Finishing",
+    "complete": "Finishing",
+    "completed": "Finishing",
+    "finished": "Finishing",
+    "reserved": "Reserved",
+    "unavailable": "Unavailable",
+    "faulted": "Faulted",
+    "fault": "Faulted",
+    "error": "Faulted",
+}
+
+
+def to_canonical(quantity: str, value: float, unit: str | None) -> float | None:
+    """Convert a reading to the engine's unit; None if the unit cannot be converted."""
+    if quantity == "temperature":
+        if unit in (None, "°C"):
+            return value
+        if unit == "°F":
+            return (value - 32.0) * 5.0 / 9.0
+        if unit == "K":
+            return value - 273.15
+        return None
+    if quantity == "power_factor":
+        return value / 100.0 if unit == "%" else value
+    if unit is None or unit == "":
+        return value
+    factor = UNIT_FACTORS.get(quantity, {}).get(unit)
+    return None if factor is None else value * factor
+
+
+def state_number(state: State | None) -> float | None:
+    if state is None:
+        return None
+    try:
+        return float(state.state)
+    except ValueError:
+        return None  # unavailable, unknown or not a number
+
+
+class HaEngineStorage:
+    """EngineStorage on HA's Store, one document per key, per config entry."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        self._hass = hass
+        self._entry_id = entry_id
+        self._stores: dict[str, Store[Any]] = {}
+
+    def _store(self, key: str) -> Store[Any]:
+        if key not in self._stores:
+            self._stores[key] = Store(self._hass, 1, f"{DOMAIN}.{self._entry_id}.{key}")
+        return self._stores[key]
+
+    async def async_load(self, key: str) -> Any | None:
+        return await self._store(key).async_load()
+
+    async def async_save(self, key: str, data: Any) -> None:
+        await self._store(key).async_save(data)
+
+    async def async_remove(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            await self._store(key).async_remove()
+
+
+STORAGE_KEYS = ("configuration", "transactions", "availability")
+
+
+def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> EngineSettings:
+    data = entry.data
+    options = entry.options
+    mapping = options.get(CONF_MAPPING, {})
+    first = mapping.get("1", {})
+    heartbeat = options.get(OPT_HEARTBEAT_INTERVAL)
+    return EngineSettings(
+        csms_url=data[CONF_CSMS_URL],
+        charge_point_id=data[CONF_CHARGE_POINT_ID],
+        security_profile=SecurityProfile(int(data.get(CONF_SECURITY_PROFILE, 0))),
+        authorization_key=data.get(CONF_AUTHORIZATION_KEY) or None,
+        ca_file=data.get(CONF_CA_FILE) or None,
+        client_cert_file=data.get(CONF_CLIENT_CERT) or None,
+        client_key_file=data.get(CONF_CLIENT_KEY) or None,
+        vendor=data.get(CONF_VENDOR) or DEFAULT_VENDOR,
+        model=data.get(CONF_MODEL) or DEFAULT_MODEL,
+        serial_number=data.get(CONF_SERIAL) or None,
+        firmware_version=data.get(CONF_FIRMWARE) or None,
+        number_of_connectors=int(data.get(CONF_CONNECTORS, 1)),
+        measurands=measurands,
+        pinned_heartbeat_interval=int(heartbeat) if heartbeat else None,
+        hardware_max_current=float(DEFAULT_MAX_CURRENT),
+        nominal_voltage=float(first.get(MAP_NOMINAL_VOLTAGE, DEFAULT_NOMINAL_VOLTAGE)),
+        phases=int(first.get(MAP_PHASES, DEFAULT_PHASES)),
+    )
+
+
+class OcppCpBridge:
+    """Owns the engine of one config entry and translates between it and HA."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.mapping: dict[int, dict[str, Any]] = {
+            int(k): dict(v) for k, v in entry.options.get(CONF_MAPPING, {}).items()
+        }
+        self.storage = HaEngineStorage(hass, entry.entry_id)
+        self.engine = ChargePointEngine(
+            settings_from_entry(entry, self._mapped_measurands()),
+            self,
+            self.storage,
+            listener=self._on_engine_event,
+        )
+        self.frames: deque[dict[str, Any]] = deque(maxlen=FRAME_HISTORY)
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._limit_timers: dict[int, CALLBACK_TYPE] = {}
+        self._status_from_sensor: dict[int, str] = {}
+        self._available: dict[int, frozenset[str]] = {}
+        self.session_started: dict[int, float] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def charge_point_id(self) -> str:
+        return str(self.entry.data[CONF_CHARGE_POINT_ID])
+
+    @property
+    def default_id_tag(self) -> str:
+        return str(self.entry.options.get(OPT_DEFAULT_ID_TAG) or DEFAULT_ID_TAG)
+
+    async def async_start(self) -> None:
+        await self.engine.start()
+        meter_interval = self.entry.options.get(OPT_METER_INTERVAL)
+        if meter_interval:
+            self.engine.config.set_internal("MeterValueSampleInterval", str(int(meter_interval)))
+        watched = [
+            entity for mapping in self.mapping.values() for entity in self._entities(mapping)
+        ]
+        if watched:
+            self._unsubscribe.append(
+                async_track_state_change_event(self.hass, watched, self._on_state_change)
+            )
+        for connector_id in self.mapping:
+            self._push_all(connector_id)
+        self._check_missing_entities()
+
+    async def async_stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for cancel in self._limit_timers.values():
+            cancel()
+        self._limit_timers.clear()
+        await self.engine.stop()
+
+    @staticmethod
+    def _entities(mapping: dict[str, Any]) -> list[str]:
+        return [
+            value
+            for key, value in mapping.items()
+            if isinstance(value, str) and "." in value and key != MAP_STATUS_MAPPING
+        ]
+
+    def _mapped_measurands(self) -> frozenset[str]:
+        measurands: set[str] = set()
+        for mapping in self.mapping.values():
+            for source in SOURCES:
+                if mapping.get(source.key):
+                    measurands.add(source.measurand)
+            if mapping.get(MAP_CURRENT):
+                measurands.add("Current.Import")
+            if mapping.get(MAP_VOLTAGE):
+                measurands.add("Voltage")
+        return frozenset(measurands)
+
+    # -- listeners for entities -------------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        self._listeners.append(update)
+
+        def remove() -> None:
+            self._listeners.remove(update)
+
+        return remove
+
+    @callback
+    def _notify(self) -> None:
+        for update in list(self._listeners):
+            update()
+
+    # -- HA -> engine -----------------------------------------------------------------------
+
+    @callback
+    def _on_state_change(self, event: Event[EventStateChangedData]) -> None:
+        entity_id = event.data["entity_id"]
+        for connector_id, mapping in self.mapping.items():
+            if entity_id in self._entities(mapping):
+                self._push_all(connector_id)
+        if event.data["new_state"] is None or event.data["old_state"] is None:
+            self._check_missing_entities()
+
+    @callback
+    def _push_all(self, connector_id: int) -> None:
+        """Feed the engine everything this connector's entities say now."""
+        mapping = self.mapping[connector_id]
+        states = self.hass.states
+        engine = self.engine
+        phases = int(mapping.get(MAP_PHASES, DEFAULT_PHASES))
+        available: set[str] = set()
+        for source in SOURCES:
+            entity_id = mapping.get(source.key)
+            if entity_id:
+                value = self._reading(states.get(entity_id), source.quantity)
+                if source.key == MAP_SOC and not self._soc_allowed(mapping):
+                    value = None
+                engine.set_reading(connector_id, source.measurand, value, source.phase)
+                if value is not None:
+                    available.add(source.measurand)
+        single_phase = {MAP_CURRENT: ("Current.Import", "L1", "current")}
+        single_phase[MAP_VOLTAGE] = ("Voltage", "L1-N", "voltage")
+        for key, (measurand, phase, quantity) in single_phase.items():
+            entity_id = mapping.get(key)
+            if not entity_id:
+                continue
+            value = self._reading(states.get(entity_id), quantity)
+            engine.set_reading(connector_id, measurand, value, phase if phases == 1 else None)
+            if value is not None:
+                available.add(measurand)
+                if phases == 1 and measurand == "Current.Import":
+                    # evcc needs three Current.Import rows: L2/L3 of a single-phase charger are 0
+                    engine.set_reading(connector_id, measurand, 0.0, "L2")
+                    engine.set_reading(connector_id, measurand, 0.0, "L3")
+        self._available[connector_id] = frozenset(available)
+        engine.set_available_measurands(frozenset().union(*self._available.values()))
+        # plug first: a restored transaction must not see a moment of "unplugged"
+        self._push_plug_and_status(connector_id, mapping)
+        engine.set_hardware_max(connector_id, self._hardware_max(mapping))
+
+    def _hardware_max(self, mapping: dict[str, Any]) -> float | None:
+        """The max-current entity if mapped, else the limit number's own maximum."""
+        source = mapping.get(MAP_MAX_CURRENT)
+        if source:
+            return self._reading(self.hass.states.get(source), "current")
+        number = mapping.get(MAP_CURRENT_NUMBER)
+        state = self.hass.states.get(number) if number else None
+        high = state.attributes.get("max") if state is not None else None
+        return float(high) if isinstance(high, int | float) else None
+
+    def _reading(self, state: State | None, quantity: str) -> float | None:
+        value = state_number(state)
+        if value is None or state is None:
+            return None
+        converted = to_canonical(quantity, value, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT))
+        if converted is None:
+            _LOGGER.warning(
+                "%s: unit %s cannot be used as %s",
+                state.entity_id,
+                state.attributes.get(ATTR_UNIT_OF_MEASUREMENT),
+                quantity,
+            )
+        return converted
+
+    def _soc_allowed(self, mapping: dict[str, Any]) -> bool:
+        gate = mapping.get(MAP_SOC_GATE)
+        if not gate:
+            return True
+        state = self.hass.states.get(gate)
+        return state is not None and state.state in (STATE_ON, "home")
+
+    def _push_plug_and_status(self, connector_id: int, mapping: dict[str, Any]) -> None:
+        engine = self.engine
+        status = self._status_text(mapping)
+        plug_entity = mapping.get(MAP_PLUG)
+        plugged: bool | None = None
+        if plug_entity:
+            plug_state = self.hass.states.get(plug_entity)
+            if plug_state is not None and plug_state.state in (STATE_ON, "off"):
+                plugged = plug_state.state == STATE_ON
+        if status is not None:
+            self._status_from_sensor[connector_id] = status
+            if status in ("Faulted", "Unavailable"):
+                engine.set_fault(connector_id, "OtherError", f"charger reports {status}")
+            elif engine.connectors[connector_id].fault.error_code == "OtherError":
+                engine.clear_fault(connector_id)
+            if plugged is None:
+                plugged = status not in ("Available", "Reserved", "Faulted", "Unavailable")
+        if plugged is not None:
+            engine.set_plugged(connector_id, plugged)
+        if status == "Charging":
+            engine.set_ev_state(connector_id, EvState.CHARGING)
+        elif status == "SuspendedEV":
+            engine.set_ev_state(connector_id, EvState.SUSPENDED)
+        elif status in ("Preparing", "Finishing"):
+            engine.set_ev_state(connector_id, EvState.IDLE)
+        elif status is None and mapping.get(MAP_POWER):
+            power = engine.readings[connector_id].get("Power.Active.Import")
+            drawing = power is not None and power > DRAWING_THRESHOLD_W
+            engine.set_ev_state(connector_id, EvState.CHARGING if drawing else EvState.SUSPENDED)
+
+    def _status_text(self, mapping: dict[str, Any]) -> str | None:
+        entity_id = mapping.get(MAP_STATUS)
+        if not entity_id:
+            return None
+        state = self.hass.states.get(entity_id)
+        if state is None or state.state in ("unavailable", "unknown"):
+            return None
+        text = state.state.strip()
+        custom = {k.strip().lower(): v for k, v in (mapping.get(MAP_STATUS_MAPPING) or {}).items()}
+        key = text.lower()
+        return custom.get(key) or DEFAULT_STATUS_WORDS.get(key.replace(" ", ""))
+
+    # -- engine -> HA (ChargerHardware) -----------------------------------------------------
+
+    async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
+        entity_id = self.mapping.get(connector_id, {}).get(MAP_CHARGE_SWITCH)
+        if not entity_id:
+            return
+        domain = entity_id.split(".", 1)[0]
+        await self.hass.services.async_call(
+            domain,
+            "turn_on" if permitted else "turn_off",
+            {ATTR_ENTITY_ID: entity_id},
+            blocking=True,
+        )
+
+    async def set_charging_limit(self, connector_id: int, limit: ChargingLimit) -> None:
+        entity_id = self.mapping.get(connector_id, {}).get(MAP_CURRENT_NUMBER)
+        if not entity_id or limit.amps is None:
+            return
+        state = self.hass.states.get(entity_id)
+        amps = limit.amps
+        if state is not None:
+            low = state.attributes.get("min")
+            high = state.attributes.get("max")
+            if isinstance(high, int | float):
+                amps = min(amps, float(high))
+            if isinstance(low, int | float):
+                amps = max(amps, float(low))
+        domain = entity_id.split(".", 1)[0]
+        await self.hass.services.async_call(
+            domain, "set_value", {ATTR_ENTITY_ID: entity_id, "value": amps}, blocking=True
+        )
+
+    async def unlock_connector(self, connector_id: int) -> UnlockOutcome:
+        # Only an automation can unlock; say Unlocked only if one listens for the request.
+        listening = self.hass.bus.async_listeners().get(EVENT_CSMS_REQUEST, 0) > 0
+        return UnlockOutcome.UNLOCKED if listening else UnlockOutcome.NOT_SUPPORTED
+
+    async def reset(self, kind: ResetKind) -> None:
+        return None  # the request already went out as an event; the engine reboots itself
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None, data: str | None
+    ) -> DataTransferReply:
+        return DataTransferReply()
+
+    @callback
+    def _on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "frame":
+            self.frames.append({"at": time.time(), **data})
+            return
+        if kind == "csms_request":
+            self.hass.bus.async_fire(
+                EVENT_CSMS_REQUEST,
+                {"entry_id": self.entry.entry_id, "charge_point_id": self.charge_point_id, **data},
+            )
+        elif kind == "limit":
+            self.hass.bus.async_fire(
+                EVENT_CSMS_REQUEST,
+                {
+                    "entry_id": self.entry.entry_id,
+                    "charge_point_id": self.charge_point_id,
+                    "kind": "limit_changed",
+                    **data,
+                },
+            )
+        elif kind == "transaction":
+            connector_id = data["connector_id"]
+            if data.get("change") == "started":
+                self.session_started[connector_id] = time.time()
+        elif kind == "state":
+            self._update_connection_issues()
+        self._notify()
+
+    # -- repairs ----------------------------------------------------------------------------
+
+    def _update_connection_issues(self) -> None:
+        issue_base = self.entry.entry_id
+        if self.engine.state == ConnectionState.REJECTED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"boot_rejected_{issue_base}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="boot_rejected",
+                translation_placeholders={"charge_point_id": self.charge_point_id},
+            )
+        elif self.engine.state == ConnectionState.ACCEPTED:
+            ir.async_delete_issue(self.hass, DOMAIN, f"boot_rejected_{issue_base}")
+            ir.async_delete_issue(self.hass, DOMAIN, f"auth_failed_{issue_base}")
+        if self.engine.last_error_kind == ConnectErrorKind.UNAUTHORIZED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"auth_failed_{issue_base}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="auth_failed",
+                translation_placeholders={"charge_point_id": self.charge_point_id},
+            )
+            self.entry.async_start_reauth(self.hass)
+
+    def _check_missing_entities(self) -> None:
+        for connector_id, mapping in self.mapping.items():
+            for key, entity_id in mapping.items():
+                if (
+                    key == MAP_STATUS_MAPPING
+                    or not isinstance(entity_id, str)
+                    or "." not in entity_id
+                ):
+                    continue
+                issue_id = f"missing_entity_{self.entry.entry_id}_{connector_id}_{key}"
+                if self.hass.states.get(entity_id) is None:
+                    ir.async_create_issue(
+                        self.hass,
+                        DOMAIN,
+                        issue_id,
+                        is_fixable=False,
+                        severity=ir.IssueSeverity.WARNING,
+                        translation_key="missing_entity",
+                        translation_placeholders={
+                            "entity_id": entity_id,
+                            "connector": str(connector_id),
+                            "charge_point_id": self.charge_point_id,
+                        },
+                    )
+                else:
+                    ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+
+    # -- services ---------------------------------------------------------------------------
+
+    def set_local_limit(
+        self,
+        connector_id: int,
+        amps: float | None,
+        watts: float | None,
+        duration: float | None,
+    ) -> None:
+        cancel = self._limit_timers.pop(connector_id, None)
+        if cancel is not None:
+            cancel()
+        self.engine.set_local_limit(connector_id, amps, watts)
+        if duration:
+
+            @callback
+            def expire(_now: Any) -> None:
+                self._limit_timers.pop(connector_id, None)
+                self.engine.set_local_limit(connector_id, None, None)
+
+            self._limit_timers[connector_id] = async_call_later(self.hass, duration, expire)
+
+    # -- values for entities ----------------------------------------------------------------
+
+    def session_energy_wh(self, connector_id: int) -> float | None:
+        tx = self.engine.connectors[connector_id].transaction
+        if tx is None:
+            return None
+        energy = self.engine.readings[connector_id].energy_wh()
+        return None if energy is None else max(0.0, energy - tx.meter_start)
+
+    def session_duration_s(self, connector_id: int) -> float | None:
+        if self.engine.connectors[connector_id].transaction is None:
+            return None
+        started = self.session_started.get(connector_id)
+        return None if started is None else round(time.time() - started)
+
+    def diagnostics(self) -> dict[str, Any]:
+        engine = self.engine
+        known, _ = engine.config.read(None)
+        return {
+            "connection": {
+                "state": engine.state,
+                "last_error": engine.last_error,
+                "last_error_kind": engine.last_error_kind,
+                "last_heartbeat": engine.last_heartbeat,
+                "csms_time_offset": engine.csms_time_offset,
+            },
+            "configuration": {entry["key"]: entry.get("value") for entry in known},
+            "connectors": {
+                str(c.connector_id): {
+                    "status": c.status(),
+                    "error_code": c.error_code,
+                    "plugged": c.plugged,
+                    "ev_state": c.ev_state,
+                    "operative": c.operative,
+                    "transaction": c.transaction.to_dict() if c.transaction else None,
+                    "limit_amps": engine.limit_amps(c),
+                }
+                for c in engine.connectors.values()
+            },
+            "frames": list(self.frames),
+        }

@@ -1,0 +1,76 @@
+"""Constants of the ocpp_cp integration (the HA layer; the engine has its own)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "ocpp_cp"
+
+# Connection (config entry data)
+CONF_CSMS_URL: Final = "csms_url"
+CONF_CHARGE_POINT_ID: Final = "charge_point_id"
+CONF_SECURITY_PROFILE: Final = "security_profile"
+CONF_AUTHORIZATION_KEY: Final = "authorization_key"
+CONF_CA_FILE: Final = "ca_file"
+CONF_CLIENT_CERT: Final = "client_cert_file"
+CONF_CLIENT_KEY: Final = "client_key_file"
+CONF_VENDOR: Final = "vendor"
+CONF_MODEL: Final = "model"
+CONF_SERIAL: Final = "serial_number"
+CONF_FIRMWARE: Final = "firmware_version"
+CONF_CONNECTORS: Final = "number_of_connectors"
+
+# Mapping (config entry options): options[CONF_MAPPING][str(connector_id)] = {key: value}
+CONF_MAPPING: Final = "mapping"
+MAP_CHARGE_SWITCH: Final = "charge_switch"  # switch / input_boolean that enables charging
+MAP_CURRENT_NUMBER: Final = "current_number"  # number / input_number that sets the limit, A
+MAP_PLUG: Final = "plug_sensor"  # binary_sensor: on = plugged
+MAP_STATUS: Final = "status_sensor"  # sensor whose text maps to an OCPP status
+MAP_STATUS_MAPPING: Final = "status_mapping"  # {"text": "OCPP status"}
+MAP_POWER: Final = "power"
+MAP_ENERGY: Final = "energy"
+MAP_VOLTAGE: Final = "voltage"
+MAP_VOLTAGE_L1: Final = "voltage_l1"
+MAP_VOLTAGE_L2: Final = "voltage_l2"
+MAP_VOLTAGE_L3: Final = "voltage_l3"
+MAP_CURRENT: Final = "current"
+MAP_CURRENT_L1: Final = "current_l1"
+MAP_CURRENT_L2: Final = "current_l2"
+MAP_CURRENT_L3: Final = "current_l3"
+MAP_CURRENT_OFFERED: Final = "current_offered"
+MAP_TEMPERATURE: Final = "temperature"
+MAP_SOC: Final = "soc"
+MAP_SOC_GATE: Final = "soc_gate"  # binary_sensor / device_tracker: "this car is connected"
+MAP_FREQUENCY: Final = "frequency"
+MAP_POWER_FACTOR: Final = "power_factor"
+MAP_MAX_CURRENT: Final = "max_current"  # sensor / number holding the hardware max, A
+MAP_PHASES: Final = "phases"  # 1 or 3 (a number in the mapping, not an entity)
+MAP_NOMINAL_VOLTAGE: Final = "nominal_voltage"  # V (a number in the mapping)
+
+# Behaviour (config entry options)
+OPT_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"  # pinned, s; None = the CSMS decides
+OPT_METER_INTERVAL: Final = "meter_interval"  # pinned MeterValueSampleInterval, s
+OPT_FREEZE_CURRENT_OFFERED: Final = "freeze_current_offered"
+OPT_DEFAULT_ID_TAG: Final = "default_id_tag"
+
+DEFAULT_ID_TAG: Final = "ocpp_cp"
+DEFAULT_VENDOR: Final = "ocpp_cp"
+DEFAULT_MODEL: Final = "Home Assistant"
+DEFAULT_NOMINAL_VOLTAGE: Final = 230
+DEFAULT_PHASES: Final = 1
+DEFAULT_MAX_CURRENT: Final = 16
+
+OCPP_STATUSES: Final = (
+    "Available",
+    "Preparing",
+    "Charging",
+    "SuspendedEV",
+    "SuspendedEVSE",
+    "Finishing",
+    "Reserved",
+    "Unavailable",
+    "Faulted",
+)
+
+# Event fired on every CSMS request that concerns the hardware; data["kind"] says which.
+EVENT_CSMS_REQUEST: Final = f"{DOMAIN}_csms_request"

@@ -1,0 +1,146 @@
+"""Sensors: connection state, connector status, transaction, session and offered current."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEnergy, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import OcppCpConfigEntry
+from .bridge import OcppCpBridge
+from .const import OCPP_STATUSES
+from .engine import ConnectionState
+from .entity import OcppCpEntity
+
+PARALLEL_UPDATES = 0
+
+
+def snake(status: str) -> str:
+    """OCPP status -> enum option (translation keys are lower snake case)."""
+    return {"SuspendedEV": "suspended_ev", "SuspendedEVSE": "suspended_evse"}.get(
+        status, status.lower()
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppCpSensorDescription(SensorEntityDescription):
+    value_fn: Callable[[OcppCpBridge, int], Any]
+
+
+def _heartbeat(bridge: OcppCpBridge, _: int) -> datetime | None:
+    at = bridge.engine.last_heartbeat
+    return None if at is None else datetime.fromtimestamp(at, UTC)
+
+
+CHARGE_POINT_SENSORS: tuple[OcppCpSensorDescription, ...] = (
+    OcppCpSensorDescription(
+        key="connection_state",
+        translation_key="connection_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in ConnectionState],
+        value_fn=lambda bridge, _: bridge.engine.state.value,
+    ),
+    OcppCpSensorDescription(
+        key="last_error",
+        translation_key="last_error",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bridge, _: (bridge.engine.last_error or "")[:255] or None,
+    ),
+    OcppCpSensorDescription(
+        key="last_heartbeat",
+        translation_key="last_heartbeat",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=_heartbeat,
+    ),
+)
+
+CONNECTOR_SENSORS: tuple[OcppCpSensorDescription, ...] = (
+    OcppCpSensorDescription(
+        key="status",
+        translation_key="connector_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[snake(status) for status in OCPP_STATUSES],
+        value_fn=lambda bridge, c: snake(bridge.engine.connectors[c].status()),
+    ),
+    OcppCpSensorDescription(
+        key="transaction_id",
+        translation_key="transaction_id",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bridge, c: (
+            tx.transaction_id if (tx := bridge.engine.connectors[c].transaction) else None
+        ),
+    ),
+    OcppCpSensorDescription(
+        key="id_tag",
+        translation_key="id_tag",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda bridge, c: (
+            tx.id_tag if (tx := bridge.engine.connectors[c].transaction) else None
+        ),
+    ),
+    OcppCpSensorDescription(
+        key="session_energy",
+        translation_key="session_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda bridge, c: bridge.session_energy_wh(c),
+    ),
+    OcppCpSensorDescription(
+        key="session_duration",
+        translation_key="session_duration",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        value_fn=lambda bridge, c: bridge.session_duration_s(c),
+    ),
+    OcppCpSensorDescription(
+        key="current_offered",
+        translation_key="current_offered",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda bridge, c: bridge.engine.limit_amps(bridge.engine.connectors[c]),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: OcppCpConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    bridge = entry.runtime_data
+    entities: list[OcppCpSensor] = [
+        OcppCpSensor(bridge, description) for description in CHARGE_POINT_SENSORS
+    ]
+    for connector_id in range(1, bridge.engine.settings.number_of_connectors + 1):
+        entities.extend(
+            OcppCpSensor(bridge, description, connector_id) for description in CONNECTOR_SENSORS
+        )
+    async_add_entities(entities)
+
+
+class OcppCpSensor(OcppCpEntity, SensorEntity):
+    entity_description: OcppCpSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        return self.entity_description.value_fn(self.bridge, self.connector_id)

@@ -1,0 +1,138 @@
+"""Services for automations and optimisers (EMHASS, evcc, solar surplus)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from .bridge import OcppCpBridge
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_CONNECTOR = "connector"
+ATTR_ID_TAG = "id_tag"
+ATTR_REASON = "reason"
+ATTR_CURRENT = "current"
+ATTR_POWER = "power"
+ATTR_DURATION = "duration"
+
+SERVICE_START_TRANSACTION = "start_transaction"
+SERVICE_STOP_TRANSACTION = "stop_transaction"
+SERVICE_SET_LIMIT = "set_limit"
+
+STOP_REASONS = ("Local", "EmergencyStop", "EVDisconnected", "Other", "PowerLoss", "DeAuthorized")
+
+_BASE: dict[vol.Marker, object] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+
+START_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional(ATTR_ID_TAG): vol.All(cv.string, vol.Length(min=1, max=20)),
+    }
+)
+STOP_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional(ATTR_REASON, default="Local"): vol.In(STOP_REASONS),
+    }
+)
+LIMIT_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=0)),
+        vol.Optional(ATTR_CURRENT): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000)),
+        vol.Optional(ATTR_POWER): vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000)),
+        vol.Optional(ATTR_DURATION): vol.All(vol.Coerce(float), vol.Range(min=1, max=7 * 86400)),
+    }
+)
+
+
+def _bridge(hass: HomeAssistant, call: ServiceCall) -> OcppCpBridge:
+    entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    bridge: OcppCpBridge = entry.runtime_data
+    return bridge
+
+
+def _connector(bridge: OcppCpBridge, call: ServiceCall, *, allow_zero: bool = False) -> int:
+    connector_id: int = call.data[ATTR_CONNECTOR]
+    count = bridge.engine.settings.number_of_connectors
+    if connector_id > count or (connector_id == 0 and not allow_zero):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_connector",
+            translation_placeholders={"connector": str(connector_id), "count": str(count)},
+        )
+    return connector_id
+
+
+async def _start_transaction(call: ServiceCall) -> None:
+    bridge = _bridge(call.hass, call)
+    connector_id = _connector(bridge, call)
+    id_tag = call.data.get(ATTR_ID_TAG) or bridge.default_id_tag
+    outcome = await bridge.engine.start_transaction(connector_id, id_tag)
+    if outcome == "busy":
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="connector_busy",
+            translation_placeholders={"connector": str(connector_id)},
+        )
+    if outcome == "rejected":
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="authorization_rejected",
+            translation_placeholders={"id_tag": id_tag},
+        )
+
+
+async def _stop_transaction(call: ServiceCall) -> None:
+    bridge = _bridge(call.hass, call)
+    connector_id = _connector(bridge, call)
+    if not bridge.engine.stop_transaction(connector_id, call.data[ATTR_REASON]):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_transaction",
+            translation_placeholders={"connector": str(connector_id)},
+        )
+
+
+async def _set_limit(call: ServiceCall) -> None:
+    bridge = _bridge(call.hass, call)
+    connector_id = _connector(bridge, call, allow_zero=True)
+    amps = call.data.get(ATTR_CURRENT)
+    watts = call.data.get(ATTR_POWER)
+    if amps is None and watts is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="limit_required")
+    bridge.set_local_limit(connector_id, amps, watts, call.data.get(ATTR_DURATION))
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    hass.services.async_register(
+        DOMAIN, SERVICE_START_TRANSACTION, _start_transaction, schema=START_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_STOP_TRANSACTION, _stop_transaction, schema=STOP_SCHEMA
+    )
+    hass.services.async_register(DOMAIN, SERVICE_SET_LIMIT, _set_limit, schema=LIMIT_SCHEMA)

@@ -1,0 +1,313 @@
+"""The integration in a real HA test instance against a real CSMS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from ocpp.v16 import call
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+
+from custom_components.ocpp_cp.const import DOMAIN, EVENT_CSMS_REQUEST
+from tests.csms import TestCsms
+
+PLUG = "binary_sensor.car_plugged"
+SWITCH = "switch.charger_enable"
+NUMBER = "number.charger_current"
+POWER = "sensor.charger_power"
+ENERGY = "sensor.charger_energy"
+VOLTAGE = "sensor.charger_voltage"
+CURRENT = "sensor.charger_current"
+SOC = "sensor.car_soc"
+
+
+@pytest.fixture(autouse=True)
+def _integration(enable_custom_integrations: None, socket_enabled: None) -> None:
+    """Custom integrations on; a real CSMS on loopback."""
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[TestCsms]:
+    server = await TestCsms.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def entry_for(csms: TestCsms, **mapping: Any) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="CP1",
+        unique_id=f"{csms.url}|CP1",
+        data={
+            "csms_url": csms.url,
+            "charge_point_id": "CP1",
+            "security_profile": 0,
+            "vendor": "ocpp_cp",
+            "model": "Test",
+            "number_of_connectors": 1,
+        },
+        options={
+            "mapping": {
+                "1": {
+                    "charge_switch": SWITCH,
+                    "current_number": NUMBER,
+                    "plug_sensor": PLUG,
+                    "power": POWER,
+                    "energy": ENERGY,
+                    "voltage": VOLTAGE,
+                    "current": CURRENT,
+                    "soc": SOC,
+                    "phases": 1,
+                    **mapping,
+                }
+            },
+            "default_id_tag": "HOMEUSER",
+        },
+    )
+
+
+async def set_up(hass: HomeAssistant, csms: TestCsms, **mapping: Any) -> MockConfigEntry:
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    hass.states.async_set(NUMBER, "16", {"min": 6, "max": 32, "unit_of_measurement": "A"})
+    hass.states.async_set(POWER, "0", {"unit_of_measurement": "kW"})
+    hass.states.async_set(ENERGY, "12.345", {"unit_of_measurement": "kWh"})
+    hass.states.async_set(VOLTAGE, "231", {"unit_of_measurement": "V"})
+    hass.states.async_set(CURRENT, "0", {"unit_of_measurement": "A"})
+    hass.states.async_set(SOC, "40", {"unit_of_measurement": "%"})
+    entry = entry_for(csms, **mapping)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+    return entry
+
+
+async def test_session_driven_by_ha_entities_and_the_csms(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    switch_on = async_mock_service(hass, "switch", "turn_on")
+    switch_off = async_mock_service(hass, "switch", "turn_off")
+    set_value = async_mock_service(hass, "number", "set_value")
+    entry = await set_up(hass, csms)
+    state = hass.states.get("sensor.cp1_connection_state")
+    assert state is not None, sorted(hass.states.async_entity_ids())
+    assert state.state == "accepted"
+    await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+    await csms.call(
+        call.ChangeConfiguration(
+            key="MeterValuesSampledData",
+            value="Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC",
+        )
+    )
+
+    hass.states.async_set(PLUG, "on")
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
+    assert hass.states.get("sensor.cp1_status").state == "preparing"
+
+    events: list[dict[str, Any]] = []
+    hass.bus.async_listen(EVENT_CSMS_REQUEST, lambda event: events.append(dict(event.data)))
+    result = await csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=1))
+    assert result.status == "Accepted"
+    start = await csms.wait_for("StartTransaction")
+    assert (start["meter_start"], start["id_tag"]) == (12345, "REMOTE1")
+    await hass.async_block_till_done()
+    assert [c.data["entity_id"] for c in switch_on] == [SWITCH]
+    assert set_value[-1].data == {"entity_id": NUMBER, "value": 32.0}
+    assert events[0]["kind"] == "remote_start"
+    assert events[0]["id_tag"] == "REMOTE1"
+
+    hass.states.async_set(POWER, "7.36", {"unit_of_measurement": "kW"})
+    hass.states.async_set(CURRENT, "32", {"unit_of_measurement": "A"})
+    hass.states.async_set(ENERGY, "12.9", {"unit_of_measurement": "kWh"})
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging")
+    sample = await csms.wait_for(
+        "MeterValues",
+        lambda p: any(
+            v["measurand"] == "Power.Active.Import" and v["value"] == "7360"
+            for v in p["meter_value"][0]["sampled_value"]
+        ),
+    )
+    rows = {
+        (v["measurand"], v.get("phase")): (v["value"], v.get("unit"))
+        for v in sample["meter_value"][0]["sampled_value"]
+    }
+    assert rows == {
+        ("Energy.Active.Import.Register", None): ("12900", "Wh"),
+        ("Power.Active.Import", None): ("7360", "W"),
+        ("Current.Import", "L1"): ("32", "A"),
+        ("Current.Import", "L2"): ("0", "A"),
+        ("Current.Import", "L3"): ("0", "A"),
+        ("Voltage", "L1-N"): ("231", "V"),
+        ("SoC", None): ("40", "Percent"),
+    }
+    assert sample["transaction_id"] == 1
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.cp1_session_energy").state == "0.555"  # kWh (suggested unit)
+    assert hass.states.get("sensor.cp1_current_offered").state == "32.0"
+
+    hass.states.async_set(SOC, "unavailable")  # an unavailable source drops out
+    hass.states.async_set(ENERGY, "13.2", {"unit_of_measurement": "kWh"})
+    mark = len(csms.received)
+    later = await csms.wait_for("MeterValues", after=mark)
+    assert "SoC" not in {v["measurand"] for v in later["meter_value"][0]["sampled_value"]}
+
+    result = await csms.call(call.RemoteStopTransaction(transaction_id=1))
+    assert result.status == "Accepted"
+    stop = await csms.wait_for("StopTransaction")
+    assert (stop["meter_stop"], stop["reason"]) == (13200, "Remote")
+    await hass.async_block_till_done()
+    # off at start-up (no transaction, so no charging), then off again at the stop
+    assert [c.data["entity_id"] for c in switch_off] == [SWITCH, SWITCH]
+    assert len(switch_on) == 1
+    assert hass.states.get("sensor.cp1_status").state == "finishing"
+
+    engine = entry.runtime_data.engine
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert engine._tasks == set()
+    assert engine._supervisor is None
+    await asyncio.sleep(0.1)
+    assert csms.sessions == []  # the connection is closed
+
+
+async def test_status_sensor_mapping_and_units(hass: HomeAssistant, csms: TestCsms) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    async_mock_service(hass, "number", "set_value")
+    hass.states.async_set("sensor.wallbox_state", "ready")
+    entry = await set_up(
+        hass,
+        csms,
+        plug_sensor=None,
+        status_sensor="sensor.wallbox_state",
+        status_mapping={"car connected": "Preparing", "loading": "Charging"},
+    )
+    bridge = entry.runtime_data
+    assert bridge.engine.connectors[1].plugged is False
+    hass.states.async_set("sensor.wallbox_state", "car connected")
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
+    hass.states.async_set("sensor.wallbox_state", "error")
+    faulted = await csms.wait_for("StatusNotification", lambda p: p["status"] == "Faulted")
+    assert faulted["error_code"] == "OtherError"
+    hass.states.async_set("sensor.wallbox_state", "car connected")
+    await csms.wait_for(
+        "StatusNotification", lambda p: p["status"] == "Preparing" and p["error_code"] == "NoError",
+        after=4,
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_services_and_their_errors(hass: HomeAssistant, csms: TestCsms) -> None:
+    switch_on = async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    set_value = async_mock_service(hass, "number", "set_value")
+    entry = await set_up(hass, csms)
+    entry_id = entry.entry_id
+
+    async def service(name: str, **data: Any) -> None:
+        await hass.services.async_call(
+            DOMAIN, name, {"config_entry_id": entry_id, **data}, blocking=True
+        )
+
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "stop_transaction", {"config_entry_id": "nope"}, blocking=True
+        )
+    assert err.value.translation_key == "entry_not_found"
+    with pytest.raises(ServiceValidationError) as err:
+        await service("start_transaction", connector=2)
+    assert err.value.translation_key == "invalid_connector"
+    with pytest.raises(ServiceValidationError) as err:
+        await service("stop_transaction")
+    assert err.value.translation_key == "no_transaction"
+    with pytest.raises(ServiceValidationError) as err:
+        await service("set_limit")
+    assert err.value.translation_key == "limit_required"
+
+    csms.id_tag_status["BLOCKED"] = "Blocked"
+    with pytest.raises(HomeAssistantError) as herr:
+        await service("start_transaction", id_tag="BLOCKED")
+    assert herr.value.translation_key == "authorization_rejected"
+
+    hass.states.async_set(PLUG, "on")
+    await service("start_transaction")
+    start = await csms.wait_for("StartTransaction")
+    assert start["id_tag"] == "HOMEUSER"  # the default idTag from the options
+    with pytest.raises(ServiceValidationError) as err:
+        await service("start_transaction")
+    assert err.value.translation_key == "connector_busy"
+
+    await service("set_limit", current=10)
+    await hass.async_block_till_done()
+    assert set_value[-1].data == {"entity_id": NUMBER, "value": 10.0}
+    await service("set_limit", power=0)
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "SuspendedEVSE")
+    assert entry.runtime_data.engine.connectors[1].transaction is not None
+    await service("set_limit", current=8, duration=1)
+    await hass.async_block_till_done()
+    assert set_value[-1].data == {"entity_id": NUMBER, "value": 8.0}
+    await asyncio.sleep(1.3)  # the limit expires by itself
+    await hass.async_block_till_done()
+    assert set_value[-1].data == {"entity_id": NUMBER, "value": 32.0}
+
+    await service("stop_transaction", reason="EmergencyStop")
+    stop = await csms.wait_for("StopTransaction")
+    assert stop["reason"] == "EmergencyStop"
+    assert len(switch_on) >= 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await service("set_limit", current=6)
+    assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_missing_entity_raises_a_repair_issue(hass: HomeAssistant, csms: TestCsms) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms, temperature="sensor.gone")
+    registry = ir.async_get(hass)
+    issue_id = f"missing_entity_{entry.entry_id}_1_temperature"
+    issue = registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "missing_entity"
+    assert issue.translation_placeholders["entity_id"] == "sensor.gone"
+    hass.states.async_set("sensor.gone", "21", {"unit_of_measurement": "°C"})
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, issue_id) is None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unlock_and_reset_become_events(hass: HomeAssistant, csms: TestCsms) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    unlocked = await csms.call(call.UnlockConnector(connector_id=1))
+    assert unlocked.status == "NotSupported"  # nobody listens: say so
+    events: list[dict[str, Any]] = []
+
+    def record(event: Any) -> None:
+        events.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_CSMS_REQUEST, record)
+    unlocked = await csms.call(call.UnlockConnector(connector_id=1))
+    assert unlocked.status == "Unlocked"
+    reset = await csms.call(call.Reset(type="Soft"))
+    assert reset.status == "Accepted"
+    await csms.wait_for("BootNotification", after=3)
+    await hass.async_block_till_done()
+    kinds = [e["kind"] for e in events]
+    assert kinds[:2] == ["unlock", "reset"]
+    assert events[1]["reset_type"] == "Soft"
+    assert all(e["charge_point_id"] == "CP1" for e in events)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
