@@ -41,7 +41,9 @@ async def csms() -> AsyncIterator[TestCsms]:
         await server.stop()
 
 
-def entry_for(csms: TestCsms, **mapping: Any) -> MockConfigEntry:
+def entry_for(
+    csms: TestCsms, data: dict[str, Any] | None = None, **mapping: Any
+) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title="CP1",
@@ -53,6 +55,7 @@ def entry_for(csms: TestCsms, **mapping: Any) -> MockConfigEntry:
             "vendor": "ocpp_cp",
             "model": "Test",
             "number_of_connectors": 1,
+            **(data or {}),
         },
         options={
             "mapping": {
@@ -74,7 +77,9 @@ def entry_for(csms: TestCsms, **mapping: Any) -> MockConfigEntry:
     )
 
 
-async def set_up(hass: HomeAssistant, csms: TestCsms, **mapping: Any) -> MockConfigEntry:
+async def set_up(
+    hass: HomeAssistant, csms: TestCsms, data: dict[str, Any] | None = None, **mapping: Any
+) -> MockConfigEntry:
     hass.states.async_set(PLUG, "off")
     hass.states.async_set(SWITCH, "off")
     hass.states.async_set(NUMBER, "16", {"min": 6, "max": 32, "unit_of_measurement": "A"})
@@ -83,7 +88,7 @@ async def set_up(hass: HomeAssistant, csms: TestCsms, **mapping: Any) -> MockCon
     hass.states.async_set(VOLTAGE, "231", {"unit_of_measurement": "V"})
     hass.states.async_set(CURRENT, "0", {"unit_of_measurement": "A"})
     hass.states.async_set(SOC, "40", {"unit_of_measurement": "%"})
-    entry = entry_for(csms, **mapping)
+    entry = entry_for(csms, data, **mapping)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -201,7 +206,8 @@ async def test_status_sensor_mapping_and_units(hass: HomeAssistant, csms: TestCs
     assert faulted["error_code"] == "OtherError"
     hass.states.async_set("sensor.wallbox_state", "car connected")
     await csms.wait_for(
-        "StatusNotification", lambda p: p["status"] == "Preparing" and p["error_code"] == "NoError",
+        "StatusNotification",
+        lambda p: p["status"] == "Preparing" and p["error_code"] == "NoError",
         after=4,
     )
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -310,4 +316,3 @@ async def test_unlock_and_reset_become_events(hass: HomeAssistant, csms: TestCsm
     assert events[1]["reset_type"] == "Soft"
     assert all(e["charge_point_id"] == "CP1" for e in events)
     assert await hass.config_entries.async_unload(entry.entry_id)
-
