@@ -247,3 +247,27 @@ async def test_client_certificate_required_for_profile_3(
         assert csms.connection_count == 0
     finally:
         await csms.stop()
+
+
+async def test_unavailable_logged_once_and_recovery_once(
+    make_engine: EngineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = await TestCsms.start()
+    port = first.port
+    engine = make_engine(first.url)
+    try:
+        await engine.start()
+        await wait_state(engine, ConnectionState.ACCEPTED)
+    finally:
+        await first.stop()
+    await wait_error(engine, ConnectErrorKind.REFUSED)
+    await asyncio.sleep(0.5)  # several more failed attempts
+    second = await TestCsms.start(port=port)
+    try:
+        await wait_state(engine, ConnectionState.ACCEPTED, timeout=5)
+    finally:
+        await second.stop()
+    records = [r for r in caplog.records if r.name.endswith("chargepoint")]
+    warnings = [r for r in records if r.levelname == "WARNING" and "unavailable" in r.message]
+    assert len(warnings) == 1
+    assert len([r for r in records if r.levelname == "INFO" and r.message.endswith("is back")]) == 1

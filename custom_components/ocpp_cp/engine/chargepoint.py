@@ -136,6 +136,7 @@ class ChargePointEngine(OcppRpc):
         self._ssl_context: ssl.SSLContext | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._last_stamp = 0.0
+        self._reported_unavailable = False
         self._extra_measurands: frozenset[str] = frozenset()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -233,7 +234,7 @@ class ChargePointEngine(OcppRpc):
             except ConnectError as err:
                 self.last_error_kind = err.kind
                 self._set_state(ConnectionState.DISCONNECTED, str(err))
-                _LOGGER.info("Connecting to %s failed: %s", self.settings.connection_url, err)
+                self._log_unavailable(str(err))
             else:
                 self.last_error_kind = None
                 self.attach(websocket)
@@ -247,10 +248,20 @@ class ChargePointEngine(OcppRpc):
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(websocket.close(), 2)
                     self._set_state(ConnectionState.DISCONNECTED)
+                    if self._online.is_set():
+                        self._log_unavailable(self.last_error or "connection closed")
             if not self._online.is_set():
                 continue
             await asyncio.sleep(self._backoff_delay(attempt))
             attempt += 1
+
+    def _log_unavailable(self, why: str) -> None:
+        """Once at WARNING when the CSMS is lost, then quietly until it is back."""
+        if self._reported_unavailable:
+            _LOGGER.debug("Still no CSMS at %s: %s", self.settings.connection_url, why)
+            return
+        self._reported_unavailable = True
+        _LOGGER.warning("CSMS at %s unavailable: %s", self.settings.connection_url, why)
 
     def _backoff_delay(self, attempt: int) -> float:
         """Exponential back-off with +/-25 % jitter so a fleet does not redial in lockstep."""
@@ -326,6 +337,7 @@ class ChargePointEngine(OcppRpc):
             await self._boot()
         else:
             self._set_state(ConnectionState.ACCEPTED)
+            self._log_available()
         self._accepted.set()
         self._status_queue.clear()
         for connector in self.connectors.values():
@@ -370,6 +382,7 @@ class ChargePointEngine(OcppRpc):
                     self._apply_boot_interval(int(result.get("interval") or 0))
                     self._booted = True
                     self.last_error = None
+                    self._log_available()
                     self._set_state(ConnectionState.ACCEPTED)
                     return
                 if status == RegistrationStatus.pending:
@@ -380,6 +393,11 @@ class ChargePointEngine(OcppRpc):
                     )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_boot.wait(), retry)
+
+    def _log_available(self) -> None:
+        if self._reported_unavailable:
+            self._reported_unavailable = False
+            _LOGGER.info("CSMS at %s is back", self.settings.connection_url)
 
     def _apply_boot_interval(self, interval: int) -> None:
         pinned = self.settings.pinned_heartbeat_interval
