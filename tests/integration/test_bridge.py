@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,20 +24,6 @@ ENERGY = "sensor.charger_energy"
 VOLTAGE = "sensor.charger_voltage"
 CURRENT = "sensor.charger_current"
 SOC = "sensor.car_soc"
-
-
-@pytest.fixture(autouse=True)
-def _integration(enable_custom_integrations: None, socket_enabled: None) -> None:
-    """Custom integrations on; a real CSMS on loopback."""
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[TestCsms]:
-    server = await TestCsms.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def entry_for(

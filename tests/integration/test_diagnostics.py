@@ -18,7 +18,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.ocpp_cp.diagnostics import redact_frame, redact_url
 from tests.csms import TestCsms
 
-from .test_bridge import PLUG, csms, set_up  # noqa: F401 - csms is a fixture
+from .test_bridge import PLUG, set_up
 
 SECRET_KEY = "s3cr3t-authorization-key"
 SECRET_TAG = "SECRETTAG1"
