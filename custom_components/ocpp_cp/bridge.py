@@ -74,6 +74,7 @@ from .const import (
     MAP_VOLTAGE_L2,
     MAP_VOLTAGE_L3,
     OPT_DEFAULT_ID_TAG,
+    OPT_FREEZE_CURRENT_OFFERED,
     OPT_HEARTBEAT_INTERVAL,
     OPT_METER_INTERVAL,
 )
@@ -237,6 +238,8 @@ def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> Engin
         number_of_connectors=int(data.get(CONF_CONNECTORS, 1)),
         measurands=measurands,
         pinned_heartbeat_interval=int(heartbeat) if heartbeat else None,
+        pinned_meter_interval=int(meter) if (meter := options.get(OPT_METER_INTERVAL)) else None,
+        freeze_current_offered=bool(options.get(OPT_FREEZE_CURRENT_OFFERED, False)),
         hardware_max_current=float(DEFAULT_MAX_CURRENT),
         nominal_voltage=float(first.get(MAP_NOMINAL_VOLTAGE, DEFAULT_NOMINAL_VOLTAGE)),
         phases=int(first.get(MAP_PHASES, DEFAULT_PHASES)),
@@ -253,8 +256,9 @@ class OcppCpBridge:
             int(k): dict(v) for k, v in entry.options.get(CONF_MAPPING, {}).items()
         }
         self.storage = HaEngineStorage(hass, entry.entry_id)
+        # Measurands are offered only while their source is available: set_available_measurands.
         self.engine = ChargePointEngine(
-            settings_from_entry(entry, self._mapped_measurands()),
+            settings_from_entry(entry, frozenset()),
             self,
             self.storage,
             listener=self._on_engine_event,
@@ -279,9 +283,6 @@ class OcppCpBridge:
 
     async def async_start(self) -> None:
         await self.engine.start()
-        meter_interval = self.entry.options.get(OPT_METER_INTERVAL)
-        if meter_interval:
-            self.engine.config.set_internal("MeterValueSampleInterval", str(int(meter_interval)))
         watched = [
             entity for mapping in self.mapping.values() for entity in self._entities(mapping)
         ]
@@ -309,18 +310,6 @@ class OcppCpBridge:
             for key, value in mapping.items()
             if isinstance(value, str) and "." in value and key != MAP_STATUS_MAPPING
         ]
-
-    def _mapped_measurands(self) -> frozenset[str]:
-        measurands: set[str] = set()
-        for mapping in self.mapping.values():
-            for source in SOURCES:
-                if mapping.get(source.key):
-                    measurands.add(source.measurand)
-            if mapping.get(MAP_CURRENT):
-                measurands.add("Current.Import")
-            if mapping.get(MAP_VOLTAGE):
-                measurands.add("Voltage")
-        return frozenset(measurands)
 
     # -- listeners for entities -------------------------------------------------------------
 

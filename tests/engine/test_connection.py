@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -252,6 +253,7 @@ async def test_client_certificate_required_for_profile_3(
 async def test_unavailable_logged_once_and_recovery_once(
     make_engine: EngineFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_cp.engine")
     first = await TestCsms.start()
     port = first.port
     engine = make_engine(first.url)

@@ -500,3 +500,22 @@ async def test_local_limit_zero_pauses_without_ending(
     limits = [c[1][1].amps for c in hardware.calls if c[0] == "limit"]
     assert limits[-1] == 32
     assert 10 in limits
+
+
+async def test_freeze_current_offered_and_pinned_meter_interval(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    engine = await accepted_engine(
+        csms, make_engine, freeze_current_offered=True, pinned_meter_interval=1
+    )
+    assert engine.config.get("MeterValueSampleInterval") == "1"
+    result = await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="10"))
+    assert result.status == "Rejected"
+    await csms.call(call.ChangeConfiguration(key="MeterValuesSampledData", value="Current.Offered"))
+    engine.set_plugged(1, True)
+    await engine.swipe("T")
+    await csms.wait_for("StartTransaction")
+    engine.set_local_limit(1, amps=10)  # the hardware cannot follow: Current.Offered stays
+    sample = await csms.wait_for("MeterValues", timeout=3)
+    assert sample["meter_value"][0]["sampled_value"][0]["value"] == "32"
+    assert engine.limit_amps(engine.connectors[1]) == 10

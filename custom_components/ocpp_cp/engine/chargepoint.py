@@ -148,6 +148,12 @@ class ChargePointEngine(OcppRpc):
         saved = await self.storage.async_load(STORAGE_CONFIGURATION)
         if isinstance(saved, dict):
             self.config.restore(saved)
+        for key, pinned in (
+            ("HeartbeatInterval", self.settings.pinned_heartbeat_interval),
+            ("MeterValueSampleInterval", self.settings.pinned_meter_interval),
+        ):
+            if pinned is not None:
+                self.config.set_internal(key, str(pinned))
         availability = await self.storage.async_load(STORAGE_AVAILABILITY)
         if isinstance(availability, dict):
             for key, operative in availability.items():
@@ -609,6 +615,10 @@ class ChargePointEngine(OcppRpc):
         reported = self.readings[connector.connector_id].get(Measurand.current_offered)
         if reported is not None:
             amps = reported if self._may_charge(connector) else 0.0
+        tx = connector.transaction
+        frozen = tx.offered_amps if tx is not None else None
+        if self.settings.freeze_current_offered and frozen is not None:
+            amps = frozen
         return {
             Measurand.current_offered: amps,
             Measurand.power_offered: amps * self.settings.nominal_voltage * self.settings.phases,
@@ -737,6 +747,7 @@ class ChargePointEngine(OcppRpc):
         connector.transaction = tx
         connector.pending_id_tag = None
         connector.finishing = False
+        tx.offered_amps = self.allowed_amps(connector)
         self._queue_transaction_message(
             "StartTransaction",
             {
@@ -1048,7 +1059,11 @@ class ChargePointEngine(OcppRpc):
     @on(Action.change_configuration)
     async def _on_change_configuration(self, payload: dict[str, Any]) -> Reply:
         key, value = payload["key"], payload["value"]
-        if key == "HeartbeatInterval" and self.settings.pinned_heartbeat_interval is not None:
+        pinned = {
+            "HeartbeatInterval": self.settings.pinned_heartbeat_interval,
+            "MeterValueSampleInterval": self.settings.pinned_meter_interval,
+        }
+        if pinned.get(key) is not None:
             return Reply({"status": ChangeOutcome.REJECTED})
         if key == "SecurityProfile" and not self._security_profile_allowed(value):
             return Reply({"status": ChangeOutcome.REJECTED})

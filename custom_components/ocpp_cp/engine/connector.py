@@ -21,6 +21,8 @@ class Transaction:
     transaction_id: int | None = None
     # Set when StartTransaction.conf did not accept the idTag and the session is kept but paused.
     deauthorized: bool = False
+    # Current.Offered at the start, reported all along when the settings freeze it.
+    offered_amps: float | None = None
     # Meter values for StopTransaction.transactionData (StopTxnSampledData / StopTxnAlignedData).
     transaction_data: list[dict[str, Any]] = field(default_factory=list)
 
@@ -32,6 +34,7 @@ class Transaction:
             "started_at": self.started_at,
             "transaction_id": self.transaction_id,
             "deauthorized": self.deauthorized,
+            "offered_amps": self.offered_amps,
             "transaction_data": self.transaction_data,
         }
 
@@ -44,6 +47,7 @@ class Transaction:
             started_at=str(data["started_at"]),
             transaction_id=data.get("transaction_id"),
             deauthorized=bool(data.get("deauthorized", False)),
+            offered_amps=data.get("offered_amps"),
             transaction_data=list(data.get("transaction_data", [])),
         )
 

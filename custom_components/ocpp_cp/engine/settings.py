@@ -50,6 +50,11 @@ class EngineSettings:
     measurands: frozenset[str] = DEFAULT_MEASURANDS
     # Heartbeat interval the user pinned; the CSMS's BootNotification value is then ignored.
     pinned_heartbeat_interval: int | None = None
+    # MeterValueSampleInterval the user pinned; a CSMS write of it is then Rejected.
+    pinned_meter_interval: int | None = None
+    # Report the Current.Offered of the transaction start for its whole duration, for
+    # hardware that cannot follow mid-session changes.
+    freeze_current_offered: bool = False
     hardware_max_current: float = 32.0
     nominal_voltage: float = 230.0
     phases: int = 1
