@@ -503,7 +503,8 @@ class OcppCpBridge:
                 EVENT_CSMS_REQUEST,
                 {"entry_id": self.entry.entry_id, "charge_point_id": self.charge_point_id, **data},
             )
-        elif kind == "limit":
+            return  # a request alone changes no entity; its effects arrive as their own events
+        if kind == "limit":
             self.hass.bus.async_fire(
                 EVENT_CSMS_REQUEST,
                 {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -301,3 +302,14 @@ async def test_unlock_and_reset_become_events(hass: HomeAssistant, csms: TestCsm
     assert events[1]["reset_type"] == "Soft"
     assert all(e["charge_point_id"] == "CP1" for e in events)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unload_is_not_reported_as_an_outage(
+    hass: HomeAssistant, csms: TestCsms, caplog: pytest.LogCaptureFixture
+) -> None:
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.ocpp_cp")]
+    assert [r.message for r in ours if r.levelno >= logging.WARNING] == []

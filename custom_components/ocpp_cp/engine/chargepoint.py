@@ -171,6 +171,7 @@ class ChargePointEngine(OcppRpc):
 
     async def stop(self) -> None:
         """Close the connection and cancel every task this engine started."""
+        self._online.clear()  # a deliberate stop is not an outage: nothing to warn about
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
