@@ -10,6 +10,7 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
@@ -313,3 +314,66 @@ async def test_unload_is_not_reported_as_an_outage(
     await hass.async_block_till_done()
     ours = [r for r in caplog.records if r.name.startswith("custom_components.ocpp_cp")]
     assert [r.message for r in ours if r.levelno >= logging.WARNING] == []
+
+
+async def test_two_connectors_are_sub_devices(hass: HomeAssistant, csms: TestCsms) -> None:
+    async_mock_service(hass, "switch", "turn_off")
+    hass.states.async_set("binary_sensor.plug_2", "off")
+    hass.states.async_set("switch.enable_2", "off")
+    entry = entry_for(csms, data={"number_of_connectors": 2})
+    options = dict(entry.options)
+    options["mapping"] = {
+        **options["mapping"],
+        "2": {"charge_switch": "switch.enable_2", "plug_sensor": "binary_sensor.plug_2"},
+    }
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="CP1", unique_id=entry.unique_id, data=entry.data, options=options
+    )
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 2)
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    main = next(d for d in devices if d.via_device_id is None)
+    connectors = sorted((d for d in devices if d.via_device_id == main.id), key=lambda d: d.name)
+    assert [d.name for d in connectors] == ["CP1 connector 1", "CP1 connector 2"]
+    assert hass.states.get("sensor.cp1_connector_2_status").state == "available"
+    hass.states.async_set("binary_sensor.plug_2", "on")
+    await csms.wait_for(
+        "StatusNotification", lambda p: p["connector_id"] == 2 and p["status"] == "Preparing"
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_rejected_boot_and_refused_credentials_raise_repairs(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    async_mock_service(hass, "switch", "turn_off")
+    csms.boot_answers = [("Rejected", 1)]
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    entry = entry_for(csms)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    registry = ir.async_get(hass)
+    async with asyncio.timeout(5):
+        while registry.async_get_issue(DOMAIN, f"boot_rejected_{entry.entry_id}") is None:
+            await asyncio.sleep(0.02)
+    async with asyncio.timeout(5):  # the next BootNotification is accepted: the issue goes
+        while registry.async_get_issue(DOMAIN, f"boot_rejected_{entry.entry_id}") is not None:
+            await asyncio.sleep(0.02)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    csms.expected_password = "the-right-key-0123"
+    locked = entry_for(csms, data={"security_profile": 1, "authorization_key": "a-wrong-key-01234"})
+    locked.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(locked.entry_id)
+    async with asyncio.timeout(5):
+        while registry.async_get_issue(DOMAIN, f"auth_failed_{locked.entry_id}") is None:
+            await asyncio.sleep(0.02)
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    assert await hass.config_entries.async_unload(locked.entry_id)
