@@ -36,7 +36,11 @@ class OcppCpEntity(Entity):
         else:
             self._attr_device_info = DeviceInfo(
                 identifiers={(DOMAIN, f"{base}_{connector_id}")},
-                name=f"{bridge.charge_point_id} connector {connector_id}",
+                translation_key="connector",
+                translation_placeholders={
+                    "charge_point_id": bridge.charge_point_id,
+                    "connector": str(connector_id),
+                },
                 via_device=(DOMAIN, base),
             )
 

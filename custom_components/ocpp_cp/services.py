@@ -27,7 +27,15 @@ SERVICE_START_TRANSACTION = "start_transaction"
 SERVICE_STOP_TRANSACTION = "stop_transaction"
 SERVICE_SET_LIMIT = "set_limit"
 
-STOP_REASONS = ("Local", "EmergencyStop", "EVDisconnected", "Other", "PowerLoss", "DeAuthorized")
+# service option -> OCPP StopTransaction reason
+STOP_REASONS = {
+    "local": "Local",
+    "emergency_stop": "EmergencyStop",
+    "ev_disconnected": "EVDisconnected",
+    "other": "Other",
+    "power_loss": "PowerLoss",
+    "de_authorized": "DeAuthorized",
+}
 
 _BASE: dict[vol.Marker, object] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 
@@ -42,7 +50,7 @@ STOP_SCHEMA = vol.Schema(
     {
         **_BASE,
         vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
-        vol.Optional(ATTR_REASON, default="Local"): vol.In(STOP_REASONS),
+        vol.Optional(ATTR_REASON, default="local"): vol.In(STOP_REASONS),
     }
 )
 LIMIT_SCHEMA = vol.Schema(
@@ -109,7 +117,7 @@ async def _start_transaction(call: ServiceCall) -> None:
 async def _stop_transaction(call: ServiceCall) -> None:
     bridge = _bridge(call.hass, call)
     connector_id = _connector(bridge, call)
-    if not bridge.engine.stop_transaction(connector_id, call.data[ATTR_REASON]):
+    if not bridge.engine.stop_transaction(connector_id, STOP_REASONS[call.data[ATTR_REASON]]):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="no_transaction",

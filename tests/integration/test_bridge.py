@@ -253,7 +253,7 @@ async def test_services_and_their_errors(hass: HomeAssistant, csms: TestCsms) ->
     await hass.async_block_till_done()
     assert set_value[-1].data == {"entity_id": NUMBER, "value": 32.0}
 
-    await service("stop_transaction", reason="EmergencyStop")
+    await service("stop_transaction", reason="emergency_stop")
     stop = await csms.wait_for("StopTransaction")
     assert stop["reason"] == "EmergencyStop"
     assert len(switch_on) >= 1
