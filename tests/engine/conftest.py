@@ -16,7 +16,6 @@ from custom_components.ocpp_cp.engine import (
     ResetKind,
     UnlockOutcome,
 )
-from tests.csms import TestCsms
 
 
 @pytest.fixture(autouse=True)
@@ -43,15 +42,6 @@ class RecordingHardware(NullHardware):
 
     async def reset(self, kind: ResetKind) -> None:
         self.calls.append(("reset", kind))
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[TestCsms]:
-    server = await TestCsms.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 type EngineFactory = Callable[..., ChargePointEngine]

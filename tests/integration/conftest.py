@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-
-from tests.csms import TestCsms
 
 
 @pytest.fixture(autouse=True)
@@ -17,13 +13,3 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture(autouse=True)
 def _loopback(socket_enabled: None) -> None:
     """These tests talk to a real CSMS on 127.0.0.1."""
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[TestCsms]:
-    """A real CSMS (the ocpp library's central-system side) on 127.0.0.1."""
-    server = await TestCsms.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
