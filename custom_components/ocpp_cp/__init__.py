@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge
+from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge, queue_path
 from .const import DOMAIN
 from .services import async_setup_services
 
@@ -46,5 +49,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> b
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
-    """The stored configuration keys and transactions go with the entry."""
+    """The stored configuration keys and the transaction queue go with the entry."""
     await HaEngineStorage(hass, entry.entry_id).async_remove(STORAGE_KEYS)
+    path = queue_path(hass, entry.entry_id)
+    await hass.async_add_executor_job(_remove_files, [path, f"{path}-wal", f"{path}-shm"])
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)

@@ -214,7 +214,12 @@ class HaEngineStorage:
             await self._store(key).async_remove()
 
 
-STORAGE_KEYS = ("configuration", "transactions", "availability")
+STORAGE_KEYS = ("configuration", "availability")
+
+
+def queue_path(hass: HomeAssistant, entry_id: str) -> str:
+    """The durable transaction queue of one entry, in the HA config folder."""
+    return hass.config.path(".storage", f"{DOMAIN}.{entry_id}.queue.sqlite3")
 
 
 def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> EngineSettings:
@@ -262,6 +267,7 @@ class OcppCpBridge:
             self,
             self.storage,
             listener=self._on_engine_event,
+            queue_path=queue_path(hass, entry.entry_id),
         )
         self.frames: deque[dict[str, Any]] = deque(maxlen=FRAME_HISTORY)
         self._listeners: list[CALLBACK_TYPE] = []

@@ -15,6 +15,7 @@ import math
 import random
 import ssl
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from .connector import Connector, Fault, Transaction
 from .frames import OcppCallError, load_validators
 from .hardware import ChargerHardware, ChargingLimit, EvState, ResetKind, UnlockOutcome
 from .meter import MeterReadings, sampled_values
+from .queue import MessageStore, QueueStorageError
 from .rpc import NotConnectedError, OcppRpc, Reply, on
 from .settings import EngineSettings, SecurityProfile
 from .storage import EngineStorage
@@ -55,7 +57,7 @@ type EngineListener = Callable[[str, dict[str, Any]], None]
 BOOT_RETRY_DEFAULT = 30
 # The idTag the charge point uses for itself when the user starts a session locally.
 STORAGE_CONFIGURATION = "configuration"
-STORAGE_TRANSACTIONS = "transactions"
+DOCUMENT_SHUTDOWN = "shutdown"
 STORAGE_AVAILABILITY = "availability"
 
 
@@ -67,12 +69,19 @@ def iso(ts: float) -> str:
 
 @dataclass(slots=True)
 class QueuedMessage:
-    """A transaction message waiting for delivery (StartTransaction, MeterValues, Stop)."""
+    """A transaction message waiting for delivery (StartTransaction, MeterValues, Stop).
+
+    It is sent only once it is durable (``stored``), always with the same unique id.
+    """
 
     action: str
     payload: dict[str, Any]
     transaction: Transaction | None
+    unique_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    seq: int | None = None
     attempts: int = 0
+    stored: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    dropped: bool = False
 
 
 class ChargePointEngine(OcppRpc):
@@ -85,8 +94,15 @@ class ChargePointEngine(OcppRpc):
         storage: EngineStorage,
         *,
         listener: EngineListener | None = None,
+        queue_path: str | None = None,
     ) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.store = MessageStore(queue_path or ":memory:")
+        self.storage_error: str | None = None
+        self.messages_thinned = 0
+        self._previous_shutdown: dict[str, Any] = {}
+        self._persisting: set[asyncio.Task[None]] = set()
+        self._stopped = False
         super().__init__(
             settings.charge_point_id,
             call_timeout=settings.call_timeout,
@@ -160,10 +176,8 @@ class ChargePointEngine(OcppRpc):
                 connector = self.connectors.get(int(key))
                 if connector is not None:
                     connector.operative = bool(operative)
-        transactions = await self.storage.async_load(STORAGE_TRANSACTIONS)
-        if isinstance(transactions, dict):
-            for data in transactions.values():
-                self._restore_transaction(Transaction.from_dict(data))
+        await self._open_store()
+        await self._restore_from_store()
         self._ssl_context = await loop.run_in_executor(
             None, build_ssl_context, self.effective_settings
         )
@@ -172,16 +186,25 @@ class ChargePointEngine(OcppRpc):
     async def stop(self) -> None:
         """Close the connection and cancel every task this engine started."""
         self._online.clear()  # a deliberate stop is not an outage: nothing to warn about
+        if self._stopped:
+            return
+        self._stopped = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        if self._persisting:  # never lose a message that is on its way to disk
+            await asyncio.wait(list(self._persisting), timeout=10)
         tasks = list(self._tasks) + list(self._samplers.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._samplers.clear()
+        with contextlib.suppress(QueueStorageError):
+            await self.store.save_document(DOCUMENT_SHUTDOWN, {"clean": True, "at": time.time()})
+        with contextlib.suppress(QueueStorageError):
+            await self.store.close()
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""
@@ -453,6 +476,7 @@ class ChargePointEngine(OcppRpc):
 
     def set_plugged(self, connector_id: int, plugged: bool) -> None:
         connector = self._connector(connector_id)
+        self._resolve_restored(connector, plugged)
         if connector.plugged == plugged:
             return
         connector.plugged = plugged
@@ -749,6 +773,11 @@ class ChargePointEngine(OcppRpc):
         connector.pending_id_tag = None
         connector.finishing = False
         tx.offered_amps = self.allowed_amps(connector)
+        tx.last_energy, tx.last_seen = energy, tx.started_at
+        try:
+            tx.local_id = await self.store.begin_transaction(connector.connector_id, tx.to_dict())
+        except QueueStorageError as err:
+            self._storage_failed(err)
         self._queue_transaction_message(
             "StartTransaction",
             {
@@ -764,9 +793,16 @@ class ChargePointEngine(OcppRpc):
         )
         self._refresh(connector)
         self._start_sampler(connector)
-        await self._save_transactions()
 
-    def _end_transaction(self, connector: Connector, reason: Reason) -> None:
+    def _end_transaction(
+        self,
+        connector: Connector,
+        reason: Reason,
+        *,
+        stamp: str | None = None,
+        energy: float | None = None,
+    ) -> None:
+        """End it now; ``stamp``/``energy`` override for one that ended while we were down."""
         tx = connector.transaction
         if tx is None:
             return
@@ -775,9 +811,10 @@ class ChargePointEngine(OcppRpc):
         sampler = self._samplers.pop(connector.connector_id, None)
         if sampler is not None:
             sampler.cancel()
-        energy = self.readings[connector.connector_id].energy_wh()
+        if energy is None:
+            energy = self.readings[connector.connector_id].energy_wh()
         meter_stop = max(tx.meter_start, round(energy)) if energy is not None else tx.meter_start
-        stamp = self.now_stamp()
+        stamp = stamp or self.now_stamp()
         payload: dict[str, Any] = {
             "meterStop": meter_stop,
             "timestamp": stamp,
@@ -804,7 +841,7 @@ class ChargePointEngine(OcppRpc):
             connector.scheduled_operative = None
             self._spawn(self._save_availability(), "save availability")
         self._refresh(connector)
-        self._spawn(self._save_transactions(), "save transactions")
+        self._spawn(self._persist_transaction(tx, ended=True), "save transaction")
 
     def _stop_txn_values(self, connector: Connector, context: str) -> list[dict[str, Any]]:
         measurands = self.config.get_list("StopTxnSampledData")
@@ -814,32 +851,83 @@ class ChargePointEngine(OcppRpc):
             self.readings[connector.connector_id], measurands, context, self.offered(connector)
         )
 
-    def _restore_transaction(self, tx: Transaction) -> None:
-        connector = self.connectors.get(tx.connector_id)
-        if connector is None:
-            return
-        connector.transaction = tx
-        if tx.transaction_id is None:
-            # StartTransaction was never confirmed before the restart: send it again.
-            self._queue_transaction_message(
-                "StartTransaction",
-                {
-                    "connectorId": tx.connector_id,
-                    "idTag": tx.id_tag,
-                    "meterStart": tx.meter_start,
-                    "timestamp": tx.started_at,
-                },
-                tx,
-            )
-        self._start_sampler(connector)
+    async def _open_store(self) -> None:
+        try:
+            await self.store.open()
+        except QueueStorageError as err:
+            # Keep running on a memory queue; the HA layer raises a repair issue.
+            self._storage_failed(err)
+            await self.store.close()
+            self.store = MessageStore(":memory:")
+            await self.store.open()
+        previous = await self.store.load_document(DOCUMENT_SHUTDOWN)
+        self._previous_shutdown = previous if isinstance(previous, dict) else {}
+        await self.store.save_document(DOCUMENT_SHUTDOWN, {"clean": False})
 
-    async def _save_transactions(self) -> None:
-        document = {
-            str(c.connector_id): c.transaction.to_dict()
-            for c in self.connectors.values()
-            if c.transaction is not None
-        }
-        await self.storage.async_save(STORAGE_TRANSACTIONS, document)
+    def _storage_failed(self, err: QueueStorageError) -> None:
+        self.storage_error = str(err)
+        _LOGGER.error("Transaction queue unavailable: %s", err)
+        self._emit("storage_error", message=str(err))
+
+    async def _restore_from_store(self) -> None:
+        """Open transactions and undelivered messages from before the restart."""
+        by_local: dict[int, Transaction] = {}
+        for stored in await self.store.transactions():
+            tx = Transaction.from_dict(stored.document)
+            tx.local_id = stored.local_id
+            tx.transaction_id = stored.transaction_id
+            by_local[stored.local_id] = tx
+            connector = self.connectors.get(tx.connector_id)
+            if not stored.ended and connector is not None and connector.connector_id > 0:
+                tx.restored = True
+                connector.transaction = tx
+                self._start_sampler(connector)
+        for message in await self.store.messages():
+            queued = QueuedMessage(
+                message.action,
+                message.payload,
+                by_local.get(message.tx_local_id) if message.tx_local_id else None,
+                unique_id=message.unique_id,
+                seq=message.seq,
+                attempts=message.attempts,
+            )
+            queued.stored.set()
+            self._tx_queue.append(queued)
+        if self._tx_queue:
+            self._tx_idle.clear()
+            self._tx_ready.set()
+
+    def _resolve_restored(self, connector: Connector, plugged: bool) -> None:
+        """First word from the hardware after a restart: the car is still there, or it left."""
+        tx = connector.transaction
+        if tx is None or not tx.restored:
+            return
+        tx.restored = False
+        if plugged:
+            self._emit("transaction", connector_id=connector.connector_id, change="resumed")
+            return
+        clean = bool(self._previous_shutdown.get("clean"))
+        at = self._previous_shutdown.get("at")
+        stamp = iso(float(at)) if clean and isinstance(at, int | float) else tx.last_seen
+        energy = self.readings[connector.connector_id].energy_wh()
+        self._end_transaction(
+            connector,
+            Reason.reboot if clean else Reason.power_loss,
+            stamp=stamp,
+            energy=energy if energy is not None else tx.last_energy,
+        )
+
+    async def _persist_transaction(self, tx: Transaction, *, ended: bool = False) -> None:
+        if not tx.local_id:
+            return
+        try:
+            await self.store.update_transaction(
+                tx.local_id, tx.to_dict(), transaction_id=tx.transaction_id, ended=ended
+            )
+            if ended:
+                await self.store.prune_transactions()
+        except QueueStorageError as err:
+            self._storage_failed(err)
 
     async def _save_availability(self) -> None:
         document = {str(c.connector_id): c.operative for c in self.connectors.values()}
@@ -848,9 +936,45 @@ class ChargePointEngine(OcppRpc):
     def _queue_transaction_message(
         self, action: str, payload: dict[str, Any], tx: Transaction | None
     ) -> None:
-        self._tx_queue.append(QueuedMessage(action, payload, tx))
+        if len(self._tx_queue) >= self.settings.queue_limit:
+            self._thin_queue()
+        message = QueuedMessage(action, payload, tx)
+        self._tx_queue.append(message)
         self._tx_idle.clear()
         self._tx_ready.set()
+        # Persisting tasks start in order and the store has one worker: order is kept.
+        task = asyncio.create_task(self._persist_message(message), name="ocpp_cp persist")
+        self._persisting.add(task)
+        task.add_done_callback(self._persisting.discard)
+
+    async def _persist_message(self, message: QueuedMessage) -> None:
+        tx = message.transaction
+        try:
+            message.seq = await self.store.append(
+                message.unique_id, message.action, message.payload, tx.local_id if tx else None
+            )
+            if message.dropped:
+                await self.store.remove(message.seq)
+        except QueueStorageError as err:
+            self._storage_failed(err)  # sent anyway: better than not at all
+        message.stored.set()
+
+    def _thin_queue(self) -> None:
+        """Full: drop every second intermediate MeterValues; never a Start or Stop."""
+        meter_values = [m for m in self._tx_queue[1:] if m.action == "MeterValues"]
+        doomed = meter_values[::2]
+        for message in doomed:
+            message.dropped = True
+            self._tx_queue.remove(message)
+            if message.seq is not None:
+                self._spawn(self._remove_stored(message.seq), "thin queue")
+        self.messages_thinned += len(doomed)
+        _LOGGER.warning("Transaction queue full: dropped %s intermediate MeterValues", len(doomed))
+        self._emit("queue_thinned", dropped=len(doomed), total=self.messages_thinned)
+
+    async def _remove_stored(self, seq: int) -> None:
+        with contextlib.suppress(QueueStorageError):
+            await self.store.remove(seq)
 
     async def _transaction_sender(self) -> None:
         """Deliver transaction messages in order, retrying per TransactionMessage* keys."""
@@ -861,36 +985,73 @@ class ChargePointEngine(OcppRpc):
                 await self._tx_ready.wait()
                 continue
             message = self._tx_queue[0]
+            await message.stored.wait()  # durable before it leaves
             payload = dict(message.payload)
             if message.action != "StartTransaction" and message.transaction is not None:
                 if message.transaction.transaction_id is None:
                     # Its StartTransaction was given up on: the CSMS cannot place it.
                     _LOGGER.warning("Dropping %s of a transaction without id", message.action)
-                    self._tx_queue.pop(0)
+                    self._finish_message(message, delivered=False)
                     continue
                 payload["transactionId"] = message.transaction.transaction_id
             try:
-                result = await self.call_action(message.action, payload)
+                result = await self.call_action(
+                    message.action, payload, unique_id=message.unique_id
+                )
             except NotConnectedError:
                 return
             except (TimeoutError, OcppCallError) as err:
                 message.attempts += 1
+                if message.seq is not None:
+                    self._spawn(self._count_attempt(message.seq), "count attempt")
                 attempts = max(1, self.config.get_int("TransactionMessageAttempts"))
                 if message.attempts >= attempts:
                     _LOGGER.error(  # noqa: TRY400 - an expected outcome, not a crash
                         "Giving up %s after %s attempts: %s", message.action, attempts, err
                     )
-                    self._tx_queue.pop(0)
+                    self._finish_message(message, delivered=False)
                     continue
                 interval = self.config.get_int("TransactionMessageRetryInterval")
                 await asyncio.sleep(interval * message.attempts)
                 continue
-            self._tx_queue.pop(0)
-            if message.action == "StartTransaction" and message.transaction is not None:
-                await self._on_start_confirmed(message.transaction, result)
+            tx = message.transaction
+            if message.action == "StartTransaction" and tx is not None:
+                # Durable before anything else happens: a crash now must not resend it.
+                tx.transaction_id = int(result["transactionId"])
+                self._tx_queue.pop(0)
+                await self._confirm_start(message, tx)
+                await self._on_start_confirmed(tx, result)
+            elif message.action == "StopTransaction":
+                self._tx_queue.pop(0)
+                if message.seq is not None:
+                    await self._remove_stored(message.seq)
+            else:
+                self._finish_message(message, delivered=True)
+
+    def _finish_message(self, message: QueuedMessage, *, delivered: bool) -> None:
+        self._tx_queue.pop(0)
+        if message.seq is None:
+            return
+        if delivered:
+            self.store.acknowledge(message.seq)
+        else:
+            self._spawn(self._remove_stored(message.seq), "drop message")
+
+    async def _confirm_start(self, message: QueuedMessage, tx: Transaction) -> None:
+        if message.seq is None or not tx.local_id:
+            return
+        try:
+            await self.store.confirm_start(
+                message.seq, tx.local_id, int(tx.transaction_id or 0), tx.to_dict()
+            )
+        except QueueStorageError as err:
+            self._storage_failed(err)
+
+    async def _count_attempt(self, seq: int) -> None:
+        with contextlib.suppress(QueueStorageError):
+            await self.store.count_attempt(seq)
 
     async def _on_start_confirmed(self, tx: Transaction, result: dict[str, Any]) -> None:
-        tx.transaction_id = int(result["transactionId"])
         status = result["idTagInfo"]["status"]
         self._remember_authorization(tx.id_tag, status)
         self._emit(
@@ -907,7 +1068,7 @@ class ChargePointEngine(OcppRpc):
                 return
             tx.deauthorized = True
             self._refresh(connector)
-        await self._save_transactions()
+        await self._persist_transaction(tx)
 
     # -- meter values -----------------------------------------------------------------------
 
@@ -951,6 +1112,11 @@ class ChargePointEngine(OcppRpc):
             stop_values = self._stop_txn_values(connector, ReadingContext.sample_periodic)
             if stop_values:
                 tx.transaction_data.append({"timestamp": stamp, "sampledValue": stop_values})
+            energy = self.readings[connector.connector_id].energy_wh()
+            if energy is not None:
+                tx.last_energy = energy
+            tx.last_seen = stamp
+            self._spawn(self._persist_transaction(tx), "save transaction")
 
     def seconds_to_next_aligned(self, now: float, interval: int) -> float:
         """Seconds until the next boundary of ``interval`` counted from local midnight."""

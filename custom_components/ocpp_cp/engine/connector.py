@@ -19,6 +19,13 @@ class Transaction:
     meter_start: int
     started_at: str
     transaction_id: int | None = None
+    # Our own id for it, from the durable store, valid before the CSMS has answered.
+    local_id: int = 0
+    # Restored after a restart and not yet confirmed by the hardware (resume or end).
+    restored: bool = False
+    # Last energy register and time seen while it ran: meterStop after a power loss.
+    last_energy: float | None = None
+    last_seen: str | None = None
     # Set when StartTransaction.conf did not accept the idTag and the session is kept but paused.
     deauthorized: bool = False
     # Current.Offered at the start, reported all along when the settings freeze it.
@@ -35,6 +42,8 @@ class Transaction:
             "transaction_id": self.transaction_id,
             "deauthorized": self.deauthorized,
             "offered_amps": self.offered_amps,
+            "last_energy": self.last_energy,
+            "last_seen": self.last_seen,
             "transaction_data": self.transaction_data,
         }
 
@@ -48,6 +57,8 @@ class Transaction:
             transaction_id=data.get("transaction_id"),
             deauthorized=bool(data.get("deauthorized", False)),
             offered_amps=data.get("offered_amps"),
+            last_energy=data.get("last_energy"),
+            last_seen=data.get("last_seen"),
             transaction_data=list(data.get("transaction_data", [])),
         )
 

@@ -78,6 +78,7 @@ class MessageStore:
         self._lock = threading.Lock()
         self._pending_deletes: list[int] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._closed = False
 
     # -- thread side ------------------------------------------------------------------------
 
@@ -112,17 +113,24 @@ class MessageStore:
     # -- async API --------------------------------------------------------------------------
 
     async def _call[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise QueueStorageError("queue is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, work)
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
 
     async def close(self) -> None:
+        """Write pending removals, close the file, end the worker thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         await self.flush()
         db, self._db = self._db, None
+        loop = asyncio.get_running_loop()
         if db is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
-        self._executor.shutdown(wait=True)
+            await loop.run_in_executor(self._executor, db.close)
+        await loop.run_in_executor(None, self._executor.shutdown, True)
 
     async def append(
         self, unique_id: str, action: str, payload: dict[str, Any], tx_local_id: int | None
@@ -178,6 +186,23 @@ class MessageStore:
         def work(db: sqlite3.Connection) -> None:
             db.execute("BEGIN")
             db.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq in batch])
+            db.execute("COMMIT")
+
+        await self._call(work)
+
+    async def confirm_start(
+        self, seq: int, local_id: int, transaction_id: int, document: dict[str, Any]
+    ) -> None:
+        """StartTransaction answered: forget the message and keep the real id, atomically."""
+        text = json.dumps(document)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN")
+            db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+            db.execute(
+                "UPDATE transactions SET transaction_id = ?, document = ? WHERE local_id = ?",
+                (transaction_id, text, local_id),
+            )
             db.execute("COMMIT")
 
         await self._call(work)

@@ -55,6 +55,8 @@ class EngineSettings:
     # Report the Current.Offered of the transaction start for its whole duration, for
     # hardware that cannot follow mid-session changes.
     freeze_current_offered: bool = False
+    # Transaction messages kept while the CSMS is away; beyond it MeterValues are thinned.
+    queue_limit: int = 50_000
     hardware_max_current: float = 32.0
     nominal_voltage: float = 230.0
     phases: int = 1

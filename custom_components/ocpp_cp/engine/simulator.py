@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -163,7 +164,13 @@ async def run(args: argparse.Namespace) -> int:
         else:
             emit(kind, **data)
 
-    engine = ChargePointEngine(settings, charger, storage, listener=listener)
+    engine = ChargePointEngine(
+        settings,
+        charger,
+        storage,
+        listener=listener,
+        queue_path=os.path.join(args.state_dir, "queue.sqlite3"),
+    )
     charger.engine = engine
     for connector_id in range(1, settings.number_of_connectors + 1):
         charger.publish(connector_id)
