@@ -526,6 +526,32 @@ class OcppCpBridge:
                 self.session_started[connector_id] = time.time()
         elif kind == "state":
             self._update_connection_issues()
+        elif kind == "storage_error":
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"queue_storage_{self.entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="queue_storage",
+                translation_placeholders={
+                    "charge_point_id": self.charge_point_id,
+                    "error": str(data.get("message", "")),
+                },
+            )
+        elif kind == "queue_thinned":
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"queue_thinned_{self.entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="queue_thinned",
+                translation_placeholders={
+                    "charge_point_id": self.charge_point_id,
+                    "dropped": str(data.get("total", 0)),
+                },
+            )
         self._notify()
 
     # -- repairs ----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
         storage: Any = None,
         hardware: Any = None,
         listener: Any = None,
+        queue_path: str | None = None,
         **overrides: Any,
     ) -> ChargePointEngine:
         options: dict[str, Any] = {
@@ -72,6 +73,7 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
             hardware or RecordingHardware(),
             storage or MemoryStorage(),
             listener=listener,
+            queue_path=queue_path,
         )
         engines.append(engine)
         return engine

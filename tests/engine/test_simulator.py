@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,32 @@ async def test_sigkill_mid_session_then_restart_continues(csms: TestCsms, tmp_pa
     finally:
         assert await second.quit() == 0
         await server.stop()
+
+
+async def test_sigkill_then_car_gone_ends_with_power_loss(csms: TestCsms, tmp_path: Path) -> None:
+    first = await Simulator.start(csms.url, tmp_path)
+    try:
+        await first.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        await first.send("meter 1 1000")
+        await first.send("plug 1")
+        await first.send("swipe CARD3")
+        await first.wait(lambda e: e["event"] == "transaction" and e["change"] == "confirmed")
+        await first.send("meter 1 1800")
+    finally:
+        await first.kill()
+    killed_at = datetime.now(UTC).timestamp()
+    second = await Simulator.start(csms.url, tmp_path)
+    try:
+        await second.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        await second.send("unplug 1")  # the first news from the hardware: the car left
+        stop = await csms.wait_for("StopTransaction")
+        assert (stop["transaction_id"], stop["reason"], stop["meter_stop"]) == (
+            1,
+            "PowerLoss",
+            1800,
+        )
+        stopped_at = datetime.fromisoformat(stop["timestamp"].replace("Z", "+00:00"))
+        assert stopped_at.timestamp() <= killed_at  # when it was last seen, not now
+        assert len(csms.actions("StartTransaction")) == 1
+    finally:
+        assert await second.quit() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
+from custom_components.ocpp_cp.bridge import queue_path
 from custom_components.ocpp_cp.const import DOMAIN, EVENT_CSMS_REQUEST
 from tests.csms import TestCsms
 
@@ -377,3 +379,64 @@ async def test_rejected_boot_and_refused_credentials_raise_repairs(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
     assert await hass.config_entries.async_unload(locked.entry_id)
+
+
+async def test_reload_mid_transaction_resumes_it(hass: HomeAssistant, csms: TestCsms) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    async_mock_service(hass, "number", "set_value")
+    entry = await set_up(hass, csms)
+    hass.states.async_set(PLUG, "on")
+    await csms.call(call.RemoteStartTransaction(id_tag="KEEP", connector_id=1))
+    await csms.wait_for("StartTransaction")
+    await hass.async_block_till_done()
+    async with asyncio.timeout(5):
+        while entry.runtime_data.engine.connectors[1].transaction.transaction_id is None:
+            await asyncio.sleep(0.01)
+    mark = len(csms.received)
+    assert await hass.config_entries.async_reload(entry.entry_id)  # like an HA restart
+    await hass.async_block_till_done()
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1, after=mark)
+    engine = entry.runtime_data.engine
+    tx = engine.connectors[1].transaction
+    assert tx is not None
+    assert (tx.transaction_id, tx.id_tag, tx.restored) == (1, "KEEP", False)  # plug still on
+    hass.states.async_set(ENERGY, "12.5", {"unit_of_measurement": "kWh"})
+    await csms.call(call.RemoteStopTransaction(transaction_id=1))
+    stop = await csms.wait_for("StopTransaction")
+    assert (stop["transaction_id"], stop["meter_stop"]) == (1, 12500)
+    assert len(csms.actions("StartTransaction")) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_corrupt_queue_file_raises_a_repair_and_keeps_charging(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    async_mock_service(hass, "number", "set_value")
+    entry = entry_for(csms)
+    path = queue_path(hass, entry.entry_id)
+    await hass.async_add_executor_job(_write_garbage, path)
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"queue_storage_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == "queue_storage"
+    assert "is unusable" in issue.translation_placeholders["error"]
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+    hass.states.async_set(PLUG, "on")
+    await csms.call(call.RemoteStartTransaction(id_tag="STILL", connector_id=1))
+    await csms.wait_for("StartTransaction")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.config_entries.async_remove(entry.entry_id)  # the queue file goes with it
+    assert not await hass.async_add_executor_job(os.path.exists, path)
+
+
+def _write_garbage(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(b"not a database" * 100)
