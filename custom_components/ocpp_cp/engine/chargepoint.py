@@ -23,7 +23,6 @@ from typing import Any
 
 from ocpp.v16.enums import (
     Action,
-    AuthorizationStatus,
     ChargePointErrorCode,
     ChargePointStatus,
     Measurand,
@@ -33,6 +32,7 @@ from ocpp.v16.enums import (
     RegistrationStatus,
 )
 
+from .authorization import ACCEPTED, AuthorizationCache, LocalList, effective_status
 from .configuration import CORE_KEYS, ENGINE_MEASURANDS, ChangeOutcome, Configuration
 from .connection import (
     ConnectError,
@@ -58,6 +58,8 @@ BOOT_RETRY_DEFAULT = 30
 # The idTag the charge point uses for itself when the user starts a session locally.
 STORAGE_CONFIGURATION = "configuration"
 DOCUMENT_SHUTDOWN = "shutdown"
+DOCUMENT_AUTH_CACHE = "authorization_cache"
+DOCUMENT_LOCAL_LIST = "local_list"
 STORAGE_AVAILABILITY = "availability"
 
 
@@ -148,7 +150,8 @@ class ChargePointEngine(OcppRpc):
         self._samplers: dict[int, asyncio.Task[None]] = {}
         self._permitted: dict[int, bool] = {}
         self._last_limit: dict[int, ChargingLimit] = {}
-        self._auth_cache: dict[str, str] = {}
+        self.auth_cache = AuthorizationCache()
+        self.local_list = LocalList()
         self._ssl_context: ssl.SSLContext | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._last_stamp = 0.0
@@ -670,11 +673,24 @@ class ChargePointEngine(OcppRpc):
 
     # -- authorization ----------------------------------------------------------------------
 
+    def _known_status(self, id_tag: str) -> str | None:
+        """What the local list (first) or the cache say of an idTag, if anything."""
+        if self.config.get_bool("LocalAuthListEnabled"):
+            listed = self.local_list.lookup(id_tag)
+            if listed is not None:
+                return effective_status(listed)
+        if self.config.get_bool("AuthorizationCacheEnabled"):
+            cached = self.auth_cache.lookup(id_tag)
+            if cached is not None:
+                return effective_status(cached)
+        return None
+
     async def authorize(self, id_tag: str) -> bool:
-        """Authorize.req when online; the cache and offline rules otherwise."""
-        cached = self._auth_cache.get(id_tag)
-        if cached == AuthorizationStatus.accepted and self.config.get_bool("LocalPreAuthorize"):
-            self._spawn(self._refresh_authorization(id_tag), "refresh authorization")
+        """Local list / cache (LocalPreAuthorize), Authorize.req online, offline rules otherwise."""
+        known = self._known_status(id_tag)
+        if known == ACCEPTED and self.config.get_bool("LocalPreAuthorize"):
+            if self._accepted.is_set():
+                self._spawn(self._refresh_authorization(id_tag), "refresh authorization")
             return True
         if self._accepted.is_set():
             try:
@@ -684,21 +700,35 @@ class ChargePointEngine(OcppRpc):
             except OcppCallError:
                 return False
             else:
-                status = result["idTagInfo"]["status"]
-                self._remember_authorization(id_tag, status)
-                return bool(status == AuthorizationStatus.accepted)
-        if self.config.get_bool("LocalAuthorizeOffline") and cached == AuthorizationStatus.accepted:
-            return True
+                info = result["idTagInfo"]
+                self._remember_authorization(id_tag, info)
+                return effective_status(info) == ACCEPTED
+        if known is not None:  # offline, and the tag is known
+            return known == ACCEPTED and self.config.get_bool("LocalAuthorizeOffline")
         return self.config.get_bool("AllowOfflineTxForUnknownId")
 
     async def _refresh_authorization(self, id_tag: str) -> None:
         with contextlib.suppress(TimeoutError, NotConnectedError, OcppCallError):
             result = await self.call_action("Authorize", {"idTag": id_tag})
-            self._remember_authorization(id_tag, result["idTagInfo"]["status"])
+            self._remember_authorization(id_tag, result["idTagInfo"])
 
-    def _remember_authorization(self, id_tag: str, status: str) -> None:
+    def _remember_authorization(self, id_tag: str, info: dict[str, Any]) -> None:
         if self.config.get_bool("AuthorizationCacheEnabled"):
-            self._auth_cache[id_tag] = status
+            self.auth_cache.remember(id_tag, info)
+            self._persist_soon(self._save_document(DOCUMENT_AUTH_CACHE, self.auth_cache.entries))
+
+    def _persist_soon(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start a write now; stop() waits for it instead of cancelling it. Writes start in
+        order and the store has one worker, so they land in order."""
+        task = asyncio.create_task(coro, name="ocpp_cp persist")
+        self._persisting.add(task)
+        task.add_done_callback(self._persisting.discard)
+
+    async def _save_document(self, key: str, value: Any) -> None:
+        try:
+            await self.store.save_document(key, value)
+        except QueueStorageError as err:
+            self._storage_failed(err)
 
     async def swipe(self, id_tag: str) -> str:
         """An RFID card at the reader: stop the session it started, or start one."""
@@ -839,9 +869,9 @@ class ChargePointEngine(OcppRpc):
         if connector.scheduled_operative is not None:
             connector.operative = connector.scheduled_operative
             connector.scheduled_operative = None
-            self._spawn(self._save_availability(), "save availability")
+            self._persist_soon(self._save_availability())
         self._refresh(connector)
-        self._spawn(self._persist_transaction(tx, ended=True), "save transaction")
+        self._persist_soon(self._persist_transaction(tx, ended=True))
 
     def _stop_txn_values(self, connector: Connector, context: str) -> list[dict[str, Any]]:
         measurands = self.config.get_list("StopTxnSampledData")
@@ -860,6 +890,9 @@ class ChargePointEngine(OcppRpc):
             await self.store.close()
             self.store = MessageStore(":memory:")
             await self.store.open()
+        self.local_list = LocalList.from_dict(await self.store.load_document(DOCUMENT_LOCAL_LIST))
+        cache = await self.store.load_document(DOCUMENT_AUTH_CACHE)
+        self.auth_cache = AuthorizationCache(dict(cache) if isinstance(cache, dict) else {})
         previous = await self.store.load_document(DOCUMENT_SHUTDOWN)
         self._previous_shutdown = previous if isinstance(previous, dict) else {}
         await self.store.save_document(DOCUMENT_SHUTDOWN, {"clean": False})
@@ -943,9 +976,7 @@ class ChargePointEngine(OcppRpc):
         self._tx_idle.clear()
         self._tx_ready.set()
         # Persisting tasks start in order and the store has one worker: order is kept.
-        task = asyncio.create_task(self._persist_message(message), name="ocpp_cp persist")
-        self._persisting.add(task)
-        task.add_done_callback(self._persisting.discard)
+        self._persist_soon(self._persist_message(message))
 
     async def _persist_message(self, message: QueuedMessage) -> None:
         tx = message.transaction
@@ -1052,8 +1083,8 @@ class ChargePointEngine(OcppRpc):
             await self.store.count_attempt(seq)
 
     async def _on_start_confirmed(self, tx: Transaction, result: dict[str, Any]) -> None:
-        status = result["idTagInfo"]["status"]
-        self._remember_authorization(tx.id_tag, status)
+        status = effective_status(result["idTagInfo"])
+        self._remember_authorization(tx.id_tag, result["idTagInfo"])
         self._emit(
             "transaction",
             connector_id=tx.connector_id,
@@ -1062,7 +1093,7 @@ class ChargePointEngine(OcppRpc):
             id_tag_status=status,
         )
         connector = self.connectors[tx.connector_id]
-        if status != AuthorizationStatus.accepted and connector.transaction is tx:
+        if status != ACCEPTED and connector.transaction is tx:
             if self.config.get_bool("StopTransactionOnInvalidId"):
                 self._end_transaction(connector, Reason.de_authorized)
                 return
@@ -1116,7 +1147,7 @@ class ChargePointEngine(OcppRpc):
             if energy is not None:
                 tx.last_energy = energy
             tx.last_seen = stamp
-            self._spawn(self._persist_transaction(tx), "save transaction")
+            self._persist_soon(self._persist_transaction(tx))
 
     def seconds_to_next_aligned(self, now: float, interval: int) -> float:
         """Seconds until the next boundary of ``interval`` counted from local midnight."""
@@ -1376,12 +1407,39 @@ class ChargePointEngine(OcppRpc):
                 connector.operative = operative
                 connector.scheduled_operative = None
                 self._refresh(connector)
-        return Reply({"status": "Scheduled" if scheduled else "Accepted"}, self._save_availability)
+        self._persist_soon(self._save_availability())
+        return Reply({"status": "Scheduled" if scheduled else "Accepted"})
 
     @on(Action.clear_cache)
     async def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self._auth_cache.clear()
+        self.auth_cache.entries.clear()
+        self._persist_soon(self._save_document(DOCUMENT_AUTH_CACHE, {}))
         return {"status": "Accepted"}
+
+    @on(Action.get_local_list_version)
+    async def _on_get_local_list_version(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.config.get_bool("LocalAuthListEnabled"):
+            return {"listVersion": -1}
+        return {"listVersion": self.local_list.version}
+
+    @on(Action.send_local_list)
+    async def _on_send_local_list(self, payload: dict[str, Any]) -> Reply:
+        if not self.config.get_bool("LocalAuthListEnabled"):
+            return Reply({"status": "NotSupported"})
+        items = payload.get("localAuthorizationList") or []
+        if len(items) > self.config.get_int("SendLocalListMaxLength"):
+            return Reply({"status": "Failed"})
+        status = self.local_list.apply(
+            payload["listVersion"],
+            payload["updateType"],
+            items,
+            self.config.get_int("LocalAuthListMaxLength"),
+        )
+        if status != ACCEPTED:
+            return Reply({"status": status})
+        document = self.local_list.to_dict()
+        self._persist_soon(self._save_document(DOCUMENT_LOCAL_LIST, document))
+        return Reply({"status": status})
 
     @on(Action.data_transfer)
     async def _on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -106,9 +106,13 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         name="SupportedFeatureProfiles",
         type=KeyType.CSL,
-        default="Core,RemoteTrigger",
+        default="Core,LocalAuthListManagement,RemoteTrigger",
         readonly=True,
     ),
+    # Local authorization list management profile.
+    KeySpec(name="LocalAuthListEnabled", type=KeyType.BOOL, default="true"),
+    KeySpec(name="LocalAuthListMaxLength", type=KeyType.INT, default="1000", readonly=True),
+    KeySpec(name="SendLocalListMaxLength", type=KeyType.INT, default="500", readonly=True),
     KeySpec(name="SupportedFeatureProfilesMaxLength", type=KeyType.INT, default="6", readonly=True),
     KeySpec(
         name="TransactionMessageAttempts", type=KeyType.INT, default="3", minimum=0, maximum=100

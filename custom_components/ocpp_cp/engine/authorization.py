@@ -1,0 +1,82 @@
+"""Who may charge: the local authorization list and the authorization cache (OCPP 1.6 3.5).
+
+Both are small documents kept in the durable store, so they survive restarts. idTags compare
+case-insensitively (CiString20).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ACCEPTED = "Accepted"
+EXPIRED = "Expired"
+
+
+def effective_status(info: dict[str, Any], now: datetime | None = None) -> str:
+    """The idTagInfo's status, or Expired once its expiryDate has passed."""
+    status = str(info.get("status", "Invalid"))
+    expiry = info.get("expiryDate")
+    if status == ACCEPTED and isinstance(expiry, str):
+        try:
+            moment = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+        except ValueError:
+            return status
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if moment <= (now or datetime.now(UTC)):
+            return EXPIRED
+    return status
+
+
+@dataclass(slots=True)
+class LocalList:
+    version: int = 0
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "entries": self.entries}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LocalList:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(int(data.get("version", 0)), dict(data.get("entries", {})))
+
+    def lookup(self, id_tag: str) -> dict[str, Any] | None:
+        return self.entries.get(id_tag.lower())
+
+    def apply(
+        self, version: int, update_type: str, items: list[dict[str, Any]], max_length: int
+    ) -> str:
+        """SendLocalList: the status to answer (Accepted, Failed, VersionMismatch)."""
+        if update_type == "Full":
+            if any("idTagInfo" not in item for item in items):
+                return "Failed"
+            entries = {item["idTag"].lower(): item["idTagInfo"] for item in items}
+        else:
+            if version <= self.version:
+                return "VersionMismatch"
+            entries = dict(self.entries)
+            for item in items:
+                if "idTagInfo" in item:
+                    entries[item["idTag"].lower()] = item["idTagInfo"]
+                else:
+                    entries.pop(item["idTag"].lower(), None)
+        if len(entries) > max_length:
+            return "Failed"
+        self.version = version
+        self.entries = entries
+        return ACCEPTED
+
+
+@dataclass(slots=True)
+class AuthorizationCache:
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def remember(self, id_tag: str, info: dict[str, Any]) -> None:
+        self.entries[id_tag.lower()] = info
+
+    def lookup(self, id_tag: str) -> dict[str, Any] | None:
+        return self.entries.get(id_tag.lower())
