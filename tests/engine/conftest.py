@@ -58,6 +58,7 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
         hardware: Any = None,
         listener: Any = None,
         queue_path: str | None = None,
+        clock: Any = None,
         **overrides: Any,
     ) -> ChargePointEngine:
         options: dict[str, Any] = {
@@ -74,6 +75,7 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
             storage or MemoryStorage(),
             listener=listener,
             queue_path=queue_path,
+            clock=clock,
         )
         engines.append(engine)
         return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState, MemoryStorage
+from custom_components.ocpp_cp.engine.clock import SteppingClock
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory
@@ -220,3 +222,49 @@ async def test_corrupt_queue_file_keeps_the_charge_point_running(
     engine.stop_transaction(1)
     await csms.wait_for("StopTransaction")
     assert path.read_bytes() == b"garbage" * 500  # the evidence is left for the user
+
+
+async def test_simulated_hour_outage_with_10_s_sampling(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """The CSMS is away for a (simulated) hour: 360 samples wait, then all arrive once, in order,
+    stamped when they were measured."""
+    clock = SteppingClock(start=datetime.now().timestamp())
+    engine = await accepted_engine(
+        csms, make_engine, queue_path=str(tmp_path / "q.sqlite3"), clock=clock
+    )
+    await configure(csms, MeterValueSampleInterval="10")
+    engine.set_reading(1, ENERGY, 10_000)
+    engine.set_plugged(1, True)
+    engine.go_offline()
+    await wait_state(engine, ConnectionState.DISCONNECTED)
+    await configure_offline(engine)
+    assert await engine.swipe("HOUR") == "started"
+    outage_start = clock.time()
+    energy = 10_000.0
+    async with asyncio.timeout(30):
+        while clock.time() - outage_start < 3600:  # the car charges for an hour, 11 kW
+            energy = 10_000 + (clock.time() - outage_start) * 11000 / 3600
+            engine.set_reading(1, ENERGY, energy)
+            await asyncio.sleep(0)
+    engine.stop_transaction(1)
+    samples = sum(1 for m in engine._tx_queue if m.action == "MeterValues")
+    assert samples >= 359
+    engine.go_online()
+    stop = await csms.wait_for("StopTransaction", timeout=30)
+    frames = distinct(transaction_frames(csms))
+    assert [f[2] for f in frames] == ["StartTransaction"] + ["MeterValues"] * samples + [
+        "StopTransaction"
+    ]
+    stamps = [stamp(f[3]["meterValue"][0]["timestamp"]) for f in frames[1:-1]]
+    gaps = {round(b - a) for a, b in itertools.pairwise(stamps)}
+    assert gaps == {10}  # stamped every 10 s of (simulated) measurement time
+    assert stamps[-1] - stamps[0] >= 3580
+    assert all(f[3]["transactionId"] == 1 for f in frames[1:])
+    assert stop["meter_stop"] == round(energy)
+    assert stop["meter_stop"] > 20_900
+
+
+async def configure_offline(engine: ChargePointEngine) -> None:
+    outcome, _ = engine.config.change("AllowOfflineTxForUnknownId", "true")
+    assert outcome == "Accepted"

@@ -33,6 +33,7 @@ from ocpp.v16.enums import (
 )
 
 from .authorization import ACCEPTED, AuthorizationCache, LocalList, effective_status
+from .clock import Clock
 from .configuration import CORE_KEYS, ENGINE_MEASURANDS, ChangeOutcome, Configuration
 from .connection import (
     ConnectError,
@@ -97,9 +98,11 @@ class ChargePointEngine(OcppRpc):
         *,
         listener: EngineListener | None = None,
         queue_path: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.store = MessageStore(queue_path or ":memory:")
+        self.clock = clock or Clock()
         self.storage_error: str | None = None
         self.messages_thinned = 0
         self._previous_shutdown: dict[str, Any] = {}
@@ -465,7 +468,7 @@ class ChargePointEngine(OcppRpc):
 
     def now_stamp(self) -> str:
         """Strictly increasing timestamps: evcc drops messages older than the last it saw."""
-        now = max(time.time(), self._last_stamp + 0.001)
+        now = max(self.clock.time(), self._last_stamp + 0.001)
         self._last_stamp = now
         return iso(now)
 
@@ -1112,15 +1115,16 @@ class ChargePointEngine(OcppRpc):
         )
 
     async def _sample_loop(self, connector: Connector) -> None:
-        next_at = time.monotonic()
+        clock = self.clock
+        next_at = clock.monotonic()
         while connector.transaction is not None:
             interval = self.config.get_int("MeterValueSampleInterval")
             if interval <= 0:
                 await asyncio.sleep(1)
-                next_at = time.monotonic()
+                next_at = clock.monotonic()
                 continue
             next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            await clock.sleep(max(0.0, next_at - clock.monotonic()))
             tx = connector.transaction
             if tx is None:
                 return
