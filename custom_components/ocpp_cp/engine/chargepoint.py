@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import random
@@ -85,6 +86,14 @@ class QueuedMessage:
     attempts: int = 0
     stored: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     dropped: bool = False
+    # A message restored from disk keeps its JSON text until it is sent.
+    payload_text: str | None = None
+
+    def current_payload(self) -> dict[str, Any]:
+        if self.payload_text is not None:
+            self.payload = json.loads(self.payload_text)
+            self.payload_text = None
+        return dict(self.payload)
 
 
 class ChargePointEngine(OcppRpc):
@@ -921,11 +930,12 @@ class ChargePointEngine(OcppRpc):
         for message in await self.store.messages():
             queued = QueuedMessage(
                 message.action,
-                message.payload,
+                {},
                 by_local.get(message.tx_local_id) if message.tx_local_id else None,
                 unique_id=message.unique_id,
                 seq=message.seq,
                 attempts=message.attempts,
+                payload_text=message.payload_text,
             )
             queued.stored.set()
             self._tx_queue.append(queued)
@@ -1020,7 +1030,7 @@ class ChargePointEngine(OcppRpc):
                 continue
             message = self._tx_queue[0]
             await message.stored.wait()  # durable before it leaves
-            payload = dict(message.payload)
+            payload = message.current_payload()
             if message.action != "StartTransaction" and message.transaction is not None:
                 if message.transaction.transaction_id is None:
                     # Its StartTransaction was given up on: the CSMS cannot place it.

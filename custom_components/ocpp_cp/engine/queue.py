@@ -54,9 +54,14 @@ class StoredMessage:
     seq: int
     unique_id: str
     action: str
-    payload: dict[str, Any]
+    payload_text: str  # parsed only when sent: a large backlog stays small in memory
     tx_local_id: int | None
     attempts: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.payload_text)
+        return value
 
 
 @dataclass(slots=True)
@@ -157,7 +162,7 @@ class MessageStore:
                 "FROM messages ORDER BY seq"
             ).fetchall()
             return [
-                StoredMessage(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+                StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5])
                 for row in rows
                 if row[0] not in deleted
             ]
@@ -184,9 +189,9 @@ class MessageStore:
             return
 
         def work(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN")
-            db.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq in batch])
-            db.execute("COMMIT")
+            # One statement: executemany would hand the GIL back and forth once per row.
+            marks = ",".join("?" * len(batch))
+            db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", batch)
 
         await self._call(work)
 

@@ -56,7 +56,8 @@ class EngineSettings:
     # hardware that cannot follow mid-session changes.
     freeze_current_offered: bool = False
     # Transaction messages kept while the CSMS is away; beyond it MeterValues are thinned.
-    queue_limit: int = 50_000
+    # 20,000 is about 55 h of 10 s sampling; restored messages stay as text (~2 KB each).
+    queue_limit: int = 20_000
     hardware_max_current: float = 32.0
     nominal_voltage: float = 230.0
     phases: int = 1
