@@ -35,6 +35,10 @@ aborts the run with ``BenchmarkError``.
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parent))
 import argparse
 import asyncio
 import dataclasses
@@ -52,6 +56,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from common import percentile
 
 # Home Assistant, the ocpp library and the project are imported where they are used, so that
 # their import time (a few seconds) counts in the printed run time.
@@ -106,17 +112,6 @@ class Row:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks."""
-    if not samples:
-        raise ValueError("no samples")
-    ordered = sorted(samples)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def make_row(key: str, label: str, samples_s: list[float]) -> Row:

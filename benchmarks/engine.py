@@ -66,6 +66,10 @@ return a factory; ``measure_engine`` then measures it exactly like the other col
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parent))
 import argparse
 import asyncio
 import contextlib
@@ -78,7 +82,9 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -88,6 +94,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from common import percentile
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call, call_result
@@ -169,22 +176,14 @@ class Figures:
 # --------------------------------------------------------------------------- helpers
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks."""
-    if not samples:
-        raise ValueError("no samples")
-    ordered = sorted(samples)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def release_free_memory() -> None:
     """Collect garbage and hand free glibc heap pages back to the OS (if glibc)."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+SETTLE_S = 3.0
 
 
 def vmrss_kb() -> int:
@@ -677,6 +676,8 @@ async def memory_worker(column: str, csms_url: str, count: int) -> dict[str, flo
        still resident memory behind (how much depends on what the column imported), which
        the next charge points would reuse without growing RSS. The fillers use it up.
     3. RSS before, ``count`` more charge points, RSS after: (after - before) / count.
+       Both readings come SETTLE_S after the last connect, the same for every column, so
+       the charge points are at rest (the engine closes an idle queue file after 2 s).
     Every RSS reading follows gc.collect() and malloc_trim(0).
     """
     factory = column_factory(column)
@@ -691,11 +692,11 @@ async def memory_worker(column: str, csms_url: str, count: int) -> dict[str, flo
             rss_first = vmrss_kb()
             for i in range(count):
                 cps.append(await _connect_one(factory, csms_url, f"{column}-fill{i:03d}"))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(SETTLE_S)
             rss_before = vmrss_kb()
             for i in range(count):
                 cps.append(await _connect_one(factory, csms_url, f"{column}-{i:03d}"))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(SETTLE_S)  # at rest: connected and booted, nothing to do
             rss_after = vmrss_kb()
     finally:
         for cp in cps:
@@ -925,6 +926,7 @@ class EngineAdapter:
         self._module = engine_module
         self._charge_point_id = charge_point_id
         self._engine: Any = None
+        self._queue_dir: str | None = None
 
     async def connect(self, url: str) -> None:
         module = self._module
@@ -935,7 +937,14 @@ class EngineAdapter:
             measurands=frozenset(m for m, _, _, _ in _SAMPLED if m != "Current.Offered"),
             call_timeout=OP_TIMEOUT,
         )
-        engine = module.ChargePointEngine(settings, module.NullHardware(), module.MemoryStorage())
+        # A real queue file per charge point, as in Home Assistant: its SQLite connection counts.
+        self._queue_dir = tempfile.mkdtemp(prefix="ocpp_cp_bench_")
+        engine = module.ChargePointEngine(
+            settings,
+            module.NullHardware(),
+            module.MemoryStorage(),
+            queue_path=os.path.join(self._queue_dir, "queue.sqlite3"),
+        )
         self._engine = engine
         await engine.start()
         measurands = ",".join(dict.fromkeys(m for m, _, _, _ in _SAMPLED))
@@ -975,6 +984,8 @@ class EngineAdapter:
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.stop()
+        if self._queue_dir is not None:
+            shutil.rmtree(self._queue_dir, ignore_errors=True)
 
 
 def _engine_adapter_factory(engine: ModuleType) -> CPFactory | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
 import pytest
 
+from custom_components.ocpp_cp.engine import queue as queue_module
 from custom_components.ocpp_cp.engine.queue import MessageStore, QueueStorageError
 
 
@@ -97,3 +99,17 @@ async def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot be opened" in str(err.value) or "is unusable" in str(err.value)
     await store.close()
     assert stat.S_ISDIR(blocker.stat().st_mode)
+
+
+async def test_idle_file_is_closed_and_reopened_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_module, "IDLE_CLOSE", 0.05)
+    store = MessageStore(tmp_path / "q.sqlite3")
+    await store.open()
+    await store.append("u1", "MeterValues", {"n": 1}, None)
+    await asyncio.sleep(0.2)
+    assert store._db is None  # an idle charge point holds no SQLite connection
+    await store.append("u2", "MeterValues", {"n": 2}, None)  # opens again by itself
+    assert [m.unique_id for m in await store.messages()] == ["u1", "u2"]
+    await store.close()

@@ -5,7 +5,8 @@ Billing lives on StartTransaction, MeterValues and StopTransaction, so each is c
 is in. Removals are grouped (at most ``DELETE_BATCH`` or ``DELETE_DELAY`` s apart): a crash in
 between only means a message is sent again with the same unique id, which is at-least-once.
 
-All SQLite work runs on one worker thread, never on the event loop.
+All SQLite work runs on one worker thread shared by the stores of the process, never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -43,6 +44,39 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 DELETE_BATCH = 64
 DELETE_DELAY = 0.1
+# Close the file after this long without work: an idle charge point holds no SQLite
+# connection (about 135 KB each); the next write opens it again in well under a millisecond.
+IDLE_CLOSE = 2.0
+
+
+class _SharedWorker:
+    """One SQLite thread for every store of the process, alive while any store is open."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="ocpp_cp_queue"
+                )
+            self._users += 1
+            return self._executor
+
+    def release(self) -> ThreadPoolExecutor | None:
+        """The executor to shut down when the last user has gone, else None."""
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return None
+            executor, self._executor = self._executor, None
+            return executor
+
+
+_WORKER = _SharedWorker()
 
 
 class QueueStorageError(Exception):
@@ -78,22 +112,30 @@ class MessageStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpp_cp_queue")
+        self._executor = _WORKER.acquire()
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending_deletes: list[int] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._idle_handle: asyncio.TimerHandle | None = None
         self._closed = False
+        self._opened = False
 
     # -- thread side ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, cached_statements=16
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
 
     def _open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db = self._connect()
             db.executescript(SCHEMA)
             check = db.execute("PRAGMA quick_check").fetchone()
         except sqlite3.DatabaseError as err:
@@ -104,23 +146,47 @@ class MessageStore:
             db.close()
             raise QueueStorageError(f"queue file {self.path} is unusable: integrity {check}")
         self._db = db
+        self._opened = True
 
     def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        db = self._db
-        if db is None:
-            raise QueueStorageError("queue is closed")
         try:
             with self._lock:
-                return work(db)
+                if self._db is None:
+                    self._db = self._connect()
+                return work(self._db)
         except sqlite3.DatabaseError as err:
             raise QueueStorageError(f"queue file {self.path}: {err}") from err
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            db.close()
 
     # -- async API --------------------------------------------------------------------------
 
     async def _call[T](self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._db is None:
+        if self._closed or not self._opened:
             raise QueueStorageError("queue is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, work)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._run, work)
+        finally:
+            self._arm_idle_close(loop)
+
+    def _arm_idle_close(self, loop: asyncio.AbstractEventLoop) -> None:
+        """An in-memory database lives only as long as its connection: never close that."""
+        if self.path == ":memory:" or self._closed:
+            return
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        self._idle_handle = loop.call_later(IDLE_CLOSE, self._close_when_idle, loop)
+
+    def _close_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle_handle = None
+        if self._pending_deletes or self._closed:
+            return  # the flush re-arms the timer
+        loop.run_in_executor(self._executor, self._disconnect)
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
@@ -129,13 +195,16 @@ class MessageStore:
         """Write pending removals, close the file, end the worker thread. Idempotent."""
         if self._closed:
             return
-        self._closed = True
         await self.flush()
-        db, self._db = self._db, None
+        self._closed = True
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
         loop = asyncio.get_running_loop()
-        if db is not None:
-            await loop.run_in_executor(self._executor, db.close)
-        await loop.run_in_executor(None, self._executor.shutdown, True)
+        await loop.run_in_executor(self._executor, self._disconnect)
+        last = _WORKER.release()
+        if last is not None:
+            await loop.run_in_executor(None, last.shutdown, True)
 
     async def append(
         self, unique_id: str, action: str, payload: dict[str, Any], tx_local_id: int | None
@@ -185,7 +254,7 @@ class MessageStore:
             self._flush_handle.cancel()
             self._flush_handle = None
         batch, self._pending_deletes = self._pending_deletes, []
-        if not batch or self._db is None:
+        if not batch or self._closed or not self._opened:
             return
 
         def work(db: sqlite3.Connection) -> None:
