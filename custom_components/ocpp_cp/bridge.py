@@ -273,7 +273,6 @@ class OcppCpBridge:
         self._listeners: list[CALLBACK_TYPE] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._limit_timers: dict[int, CALLBACK_TYPE] = {}
-        self._status_from_sensor: dict[int, str] = {}
         self._available: dict[int, frozenset[str]] = {}
         self.session_started: dict[int, float] = {}
 
@@ -422,7 +421,6 @@ class OcppCpBridge:
             if plug_state is not None and plug_state.state in (STATE_ON, "off"):
                 plugged = plug_state.state == STATE_ON
         if status is not None:
-            self._status_from_sensor[connector_id] = status
             if status in ("Faulted", "Unavailable"):
                 engine.set_fault(connector_id, "OtherError", f"charger reports {status}")
             elif engine.connectors[connector_id].fault.error_code == "OtherError":
