@@ -27,11 +27,14 @@ find_python() {
 hash=$(cat "$here/requirements_test.txt" "$here/scripts/venv.sh" | sha256sum | cut -c1-16)
 root=${OCPP_CP_VENV_ROOT:-$HOME/.cache/ocpp_cp}
 venv="$root/venv-$hash"
+mkdir -p "$root"
+# One build at a time: a second caller waits for the first and then reuses its venv.
+exec 9>"$root/.build-lock"
+flock 9
 if [ ! -f "$venv/.complete" ]; then
   py=$(find_python)
   echo "Building virtualenv $venv with $py (about 5 minutes)..." >&2
   rm -rf "$venv"
-  mkdir -p "$root"
   "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
   "$venv/bin/python" -m pip install -q --ignore-requires-python -r "$here/requirements_test.txt" >&2

@@ -24,8 +24,9 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later, async_track_state_change_event
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_AUTHORIZATION_KEY,
@@ -86,6 +87,7 @@ from .engine import (
     DataTransferReply,
     EngineSettings,
     EvState,
+    LocalPeriod,
     ResetKind,
     SecurityProfile,
     UnlockOutcome,
@@ -94,6 +96,10 @@ from .engine import (
 _LOGGER = logging.getLogger(__name__)
 
 FRAME_HISTORY = 50
+# A limit number within this of what we wrote has not drifted (devices round).
+LIMIT_TOLERANCE_A = 0.5
+# At most one write-back per connector in this many seconds.
+DRIFT_GUARD_S = 5.0
 # Above this power (W) a plugged car counts as drawing when no status sensor says otherwise.
 DRAWING_THRESHOLD_W = 50.0
 
@@ -248,6 +254,7 @@ def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> Engin
         hardware_max_current=float(DEFAULT_MAX_CURRENT),
         nominal_voltage=float(first.get(MAP_NOMINAL_VOLTAGE, DEFAULT_NOMINAL_VOLTAGE)),
         phases=int(first.get(MAP_PHASES, DEFAULT_PHASES)),
+        time_zone=dt_util.get_default_time_zone(),
     )
 
 
@@ -272,7 +279,9 @@ class OcppCpBridge:
         self.frames: deque[dict[str, Any]] = deque(maxlen=FRAME_HISTORY)
         self._listeners: list[CALLBACK_TYPE] = []
         self._unsubscribe: list[CALLBACK_TYPE] = []
-        self._limit_timers: dict[int, CALLBACK_TYPE] = {}
+        # The limit last written to each connector's number entity, to notice drift.
+        self._written_limit: dict[int, float] = {}
+        self._reasserted_at: dict[int, float] = {}
         self._available: dict[int, frozenset[str]] = {}
         self.session_started: dict[int, float] = {}
 
@@ -303,9 +312,6 @@ class OcppCpBridge:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        for cancel in self._limit_timers.values():
-            cancel()
-        self._limit_timers.clear()
         await self.engine.stop()
 
     @staticmethod
@@ -340,8 +346,33 @@ class OcppCpBridge:
         for connector_id, mapping in self.mapping.items():
             if entity_id in self._entities(mapping):
                 self._push_all(connector_id)
+            if entity_id == mapping.get(MAP_CURRENT_NUMBER):
+                self._check_limit_drift(connector_id, event.data["new_state"])
         if event.data["new_state"] is None or event.data["old_state"] is None:
             self._check_missing_entities()
+
+    @callback
+    def _check_limit_drift(self, connector_id: int, state: State | None) -> None:
+        """Someone (a user, another integration, the charger itself) changed the limit
+        number while a session may draw current: write the limit in force back."""
+        written = self._written_limit.get(connector_id)
+        value = state_number(state)
+        if written is None or value is None or abs(value - written) < LIMIT_TOLERANCE_A:
+            return
+        engine = self.engine
+        if engine.limit_amps(engine.connectors[connector_id]) <= 0:
+            return  # nothing is permitted now; the next permission writes the limit anyway
+        now = time.monotonic()
+        if now - self._reasserted_at.get(connector_id, -DRIFT_GUARD_S) < DRIFT_GUARD_S:
+            return  # never fight a device that keeps changing it back
+        self._reasserted_at[connector_id] = now
+        _LOGGER.info(
+            "%s drifted to %s A from the limit in force %s A; writing it back",
+            state.entity_id if state else "",
+            value,
+            written,
+        )
+        engine.reassert_outputs(connector_id)
 
     @callback
     def _push_all(self, connector_id: int) -> None:
@@ -479,6 +510,7 @@ class OcppCpBridge:
                 amps = min(amps, float(high))
             if isinstance(low, int | float):
                 amps = max(amps, float(low))
+        self._written_limit[connector_id] = amps
         domain = entity_id.split(".", 1)[0]
         await self.hass.services.async_call(
             domain, "set_value", {ATTR_ENTITY_ID: entity_id, "value": amps}, blocking=True
@@ -617,18 +649,13 @@ class OcppCpBridge:
         watts: float | None,
         duration: float | None,
     ) -> None:
-        cancel = self._limit_timers.pop(connector_id, None)
-        if cancel is not None:
-            cancel()
-        self.engine.set_local_limit(connector_id, amps, watts)
-        if duration:
+        self.engine.set_local_limit(connector_id, amps, watts, duration=duration)
 
-            @callback
-            def expire(_now: Any) -> None:
-                self._limit_timers.pop(connector_id, None)
-                self.engine.set_local_limit(connector_id, None, None)
+    def set_local_schedule(self, connector_id: int, periods: list[LocalPeriod]) -> None:
+        self.engine.set_local_schedule(connector_id, periods)
 
-            self._limit_timers[connector_id] = async_call_later(self.hass, duration, expire)
+    def clear_local_limit(self, connector_id: int) -> None:
+        self.engine.clear_local_limit(connector_id)
 
     # -- values for entities ----------------------------------------------------------------
 
@@ -644,6 +671,17 @@ class OcppCpBridge:
             return None
         started = self.session_started.get(connector_id)
         return None if started is None else round(time.time() - started)
+
+    def _limit_summary(self, connector_id: int) -> dict[str, Any] | None:
+        if connector_id == 0:
+            return None
+        limit = self.engine.limit_in_force(connector_id)
+        return {
+            "amps": limit.amps,
+            "source": limit.source.kind,
+            "profile_id": limit.source.profile_id,
+            "next_change": limit.next_change.isoformat() if limit.next_change else None,
+        }
 
     def diagnostics(self) -> dict[str, Any]:
         engine = self.engine
@@ -666,8 +704,10 @@ class OcppCpBridge:
                     "operative": c.operative,
                     "transaction": c.transaction.to_dict() if c.transaction else None,
                     "limit_amps": engine.limit_amps(c),
+                    "limit_in_force": self._limit_summary(c.connector_id),
                 }
                 for c in engine.connectors.values()
             },
+            "charging_profiles": engine.profiles.to_dict(),
             "frames": list(self.frames),
         }

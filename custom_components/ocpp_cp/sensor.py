@@ -36,6 +36,19 @@ def snake(status: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class OcppCpSensorDescription(SensorEntityDescription):
     value_fn: Callable[[OcppCpBridge, int], Any]
+    attributes_fn: Callable[[OcppCpBridge, int], dict[str, Any] | None] | None = None
+
+
+LIMIT_SOURCES = ["charge_point_max", "tx_profile", "tx_default_profile", "local", "hardware"]
+
+
+def _limit_source_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[str, Any]:
+    source = bridge.engine.limit_in_force(connector_id).source
+    return {
+        "profile_id": source.profile_id,
+        "stack_level": source.stack_level,
+        "profile_connector": source.connector_id,
+    }
 
 
 def _heartbeat(bridge: OcppCpBridge, _: int) -> datetime | None:
@@ -119,6 +132,29 @@ CONNECTOR_SENSORS: tuple[OcppCpSensorDescription, ...] = (
         suggested_display_precision=1,
         value_fn=lambda bridge, c: bridge.engine.limit_amps(bridge.engine.connectors[c]),
     ),
+    OcppCpSensorDescription(
+        key="limit",
+        translation_key="limit",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda bridge, c: round(bridge.engine.limit_in_force(c).amps, 2),
+    ),
+    OcppCpSensorDescription(
+        key="limit_source",
+        translation_key="limit_source",
+        device_class=SensorDeviceClass.ENUM,
+        options=LIMIT_SOURCES,
+        value_fn=lambda bridge, c: bridge.engine.limit_in_force(c).source.kind,
+        attributes_fn=_limit_source_attributes,
+    ),
+    OcppCpSensorDescription(
+        key="next_limit_change",
+        translation_key="next_limit_change",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda bridge, c: bridge.engine.limit_in_force(c).next_change,
+    ),
 )
 
 
@@ -144,3 +180,8 @@ class OcppCpSensor(OcppCpEntity, SensorEntity):
     @property
     def native_value(self) -> Any:
         return self.entity_description.value_fn(self.bridge, self.connector_id)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self.bridge, self.connector_id)

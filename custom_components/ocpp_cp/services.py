@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
+from .engine import LocalPeriod
 
 if TYPE_CHECKING:
     from .bridge import OcppCpBridge
@@ -22,10 +32,20 @@ ATTR_REASON = "reason"
 ATTR_CURRENT = "current"
 ATTR_POWER = "power"
 ATTR_DURATION = "duration"
+ATTR_SCHEDULE = "schedule"
+ATTR_START = "start"
+ATTR_UNIT = "unit"
+# service option -> OCPP chargingRateUnit
+RATE_UNITS = {"current": "A", "power": "W"}
+# An optimiser's plan: 5-minute steps for 48 h is the finest EMHASS produces.
+MAX_SCHEDULE_PERIODS = 576
 
 SERVICE_START_TRANSACTION = "start_transaction"
 SERVICE_STOP_TRANSACTION = "stop_transaction"
 SERVICE_SET_LIMIT = "set_limit"
+SERVICE_SET_SCHEDULE = "set_schedule"
+SERVICE_CLEAR_LIMIT = "clear_limit"
+SERVICE_GET_COMPOSITE_SCHEDULE = "get_composite_schedule"
 
 # service option -> OCPP StopTransaction reason
 STOP_REASONS = {
@@ -60,6 +80,42 @@ LIMIT_SCHEMA = vol.Schema(
         vol.Optional(ATTR_CURRENT): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000)),
         vol.Optional(ATTR_POWER): vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000)),
         vol.Optional(ATTR_DURATION): vol.All(vol.Coerce(float), vol.Range(min=1, max=7 * 86400)),
+    }
+)
+
+PERIOD_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_CURRENT): vol.Any(
+            None, vol.All(vol.Coerce(float), vol.Range(min=0, max=1000))
+        ),
+        vol.Optional(ATTR_POWER): vol.Any(
+            None, vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000))
+        ),
+    }
+)
+SCHEDULE_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=0)),
+        # Checked period by period in the handler, so an error can name the period.
+        vol.Required(ATTR_SCHEDULE): vol.All(cv.ensure_list, [dict]),
+    }
+)
+CLEAR_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=0): vol.All(vol.Coerce(int), vol.Range(min=0)),
+    }
+)
+COMPOSITE_SCHEMA = vol.Schema(
+    {
+        **_BASE,
+        vol.Optional(ATTR_CONNECTOR, default=1): vol.All(vol.Coerce(int), vol.Range(min=0)),
+        vol.Optional(ATTR_DURATION, default=86400): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=7 * 86400)
+        ),
+        vol.Optional(ATTR_UNIT): vol.In(RATE_UNITS),
     }
 )
 
@@ -135,6 +191,82 @@ async def _set_limit(call: ServiceCall) -> None:
     bridge.set_local_limit(connector_id, amps, watts, call.data.get(ATTR_DURATION))
 
 
+def _schedule_periods(call: ServiceCall) -> list[LocalPeriod]:
+    raw: list[dict[str, Any]] = call.data[ATTR_SCHEDULE]
+    if not raw or len(raw) > MAX_SCHEDULE_PERIODS:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="schedule_length",
+            translation_placeholders={"count": str(len(raw)), "max": str(MAX_SCHEDULE_PERIODS)},
+        )
+    periods: list[LocalPeriod] = []
+    previous: datetime | None = None
+    for number, item in enumerate(raw, start=1):
+        try:
+            period = PERIOD_SCHEMA(item)
+        except vol.Invalid as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="schedule_period_invalid",
+                translation_placeholders={"number": str(number), "error": str(err)},
+            ) from err
+        start: datetime = period[ATTR_START]
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt_util.get_default_time_zone())
+        if previous is not None and start <= previous:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="schedule_not_increasing",
+                translation_placeholders={"number": str(number)},
+            )
+        previous = start
+        periods.append(
+            LocalPeriod(
+                start=dt_util.as_utc(start),
+                amps=period.get(ATTR_CURRENT),
+                watts=period.get(ATTR_POWER),
+            )
+        )
+    return periods
+
+
+async def _set_schedule(call: ServiceCall) -> None:
+    bridge = _bridge(call.hass, call)
+    connector_id = _connector(bridge, call, allow_zero=True)
+    bridge.set_local_schedule(connector_id, _schedule_periods(call))
+
+
+async def _clear_limit(call: ServiceCall) -> None:
+    bridge = _bridge(call.hass, call)
+    bridge.clear_local_limit(_connector(bridge, call, allow_zero=True))
+
+
+async def _get_composite_schedule(call: ServiceCall) -> ServiceResponse:
+    bridge = _bridge(call.hass, call)
+    connector_id = _connector(bridge, call, allow_zero=True)
+    duration: int = call.data[ATTR_DURATION]
+    engine = bridge.engine
+    voltage = engine.settings.nominal_voltage * engine.settings.phases
+    periods: list[JsonValueType] = [
+        {
+            "start": segment.start.isoformat(),
+            "end": segment.end.isoformat(),
+            "current": round(segment.amps, 1),
+            "power": round(segment.amps * voltage),
+            "source": segment.source.kind,
+            "profile_id": segment.source.profile_id,
+        }
+        for segment in engine.limit_schedule(connector_id, duration)
+    ]
+    return {
+        "connector": connector_id,
+        "periods": periods,
+        "ocpp": engine.composite_schedule(
+            connector_id, duration, RATE_UNITS[call.data.get(ATTR_UNIT, "current")]
+        ),
+    }
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
@@ -144,3 +276,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         DOMAIN, SERVICE_STOP_TRANSACTION, _stop_transaction, schema=STOP_SCHEMA
     )
     hass.services.async_register(DOMAIN, SERVICE_SET_LIMIT, _set_limit, schema=LIMIT_SCHEMA)
+    hass.services.async_register(
+        DOMAIN, SERVICE_SET_SCHEDULE, _set_schedule, schema=SCHEDULE_SCHEMA
+    )
+    hass.services.async_register(DOMAIN, SERVICE_CLEAR_LIMIT, _clear_limit, schema=CLEAR_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_COMPOSITE_SCHEDULE,
+        _get_composite_schedule,
+        schema=COMPOSITE_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )

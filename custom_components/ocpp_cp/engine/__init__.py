@@ -13,6 +13,7 @@ from .hardware import (
 )
 from .probe import ProbeOutcome, ProbeResult, probe_csms
 from .settings import EngineSettings, SecurityProfile, SettingsError
+from .smart_charging import LimitInForce, LimitSegment, LocalPeriod
 from .storage import EngineStorage, JsonDirectoryStorage, MemoryStorage
 
 __all__ = [
@@ -26,6 +27,9 @@ __all__ = [
     "EngineStorage",
     "EvState",
     "JsonDirectoryStorage",
+    "LimitInForce",
+    "LimitSegment",
+    "LocalPeriod",
     "MemoryStorage",
     "NullHardware",
     "ProbeOutcome",

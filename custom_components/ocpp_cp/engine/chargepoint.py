@@ -13,14 +13,16 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ocpp.v16.enums import (
     Action,
@@ -50,6 +52,18 @@ from .meter import MeterReadings, sampled_values
 from .queue import MessageStore, QueueStorageError
 from .rpc import NotConnectedError, OcppRpc, Reply, on
 from .settings import EngineSettings, SecurityProfile
+from .smart_charging import (
+    PURPOSE_TX,
+    ChargingProfile,
+    ChargingProfiles,
+    Electrical,
+    LimitInForce,
+    LimitSegment,
+    LocalPeriod,
+    ProfileError,
+    ProfileLimits,
+    TransactionContext,
+)
 from .storage import EngineStorage
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,7 +76,21 @@ STORAGE_CONFIGURATION = "configuration"
 DOCUMENT_SHUTDOWN = "shutdown"
 DOCUMENT_AUTH_CACHE = "authorization_cache"
 DOCUMENT_LOCAL_LIST = "local_list"
+DOCUMENT_PROFILES = "charging_profiles"
+# The limit timer never sleeps longer than this, so a wall-clock jump is caught within it.
+LIMIT_RECHECK_SECONDS = 300.0
 STORAGE_AVAILABILITY = "availability"
+
+
+def local_time_zone() -> tzinfo:
+    """The system's zone with its DST rules (a fixed offset would be wrong half the year)."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    with contextlib.suppress(ValueError, OSError):
+        if name:
+            return ZoneInfo(name)
+    with contextlib.suppress(ValueError, OSError), open("/etc/localtime", "rb") as source:
+        return ZoneInfo.from_file(source, key="localtime")
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 def iso(ts: float) -> str:
@@ -162,6 +190,7 @@ class ChargePointEngine(OcppRpc):
         self._samplers: dict[int, asyncio.Task[None]] = {}
         self._permitted: dict[int, bool] = {}
         self._last_limit: dict[int, ChargingLimit] = {}
+        self._announced_limits: dict[int, tuple[float, Any]] = {}
         self.auth_cache = AuthorizationCache()
         self.local_list = LocalList()
         self._ssl_context: ssl.SSLContext | None = None
@@ -169,6 +198,19 @@ class ChargePointEngine(OcppRpc):
         self._last_stamp = 0.0
         self._reported_unavailable = False
         self._extra_measurands: frozenset[str] = frozenset()
+        self.profiles = ChargingProfiles(
+            self.connectors,
+            limits=self._profile_limits(),
+            electrical=Electrical(voltage=settings.nominal_voltage, phases=settings.phases),
+            tz=settings.time_zone or local_time_zone(),
+        )
+        # Bumped on every change of profiles, local limits, hardware max or transactions.
+        self._limit_version = 0
+        self._limit_cache: dict[int, tuple[int, LimitInForce]] = {}
+        self._limit_wakeup = asyncio.Event()
+        self._limit_task: asyncio.Task[None] | None = None
+        # RemoteStartTransaction's TxProfile, installed when its transaction begins.
+        self._pending_profiles: dict[int, ChargingProfile] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -197,6 +239,7 @@ class ChargePointEngine(OcppRpc):
             None, build_ssl_context, self.effective_settings
         )
         self._supervisor = asyncio.create_task(self._supervise(), name="ocpp_cp supervisor")
+        self._limit_task = asyncio.create_task(self._limit_loop(), name="ocpp_cp limits")
 
     async def stop(self) -> None:
         """Close the connection and cancel every task this engine started."""
@@ -209,6 +252,11 @@ class ChargePointEngine(OcppRpc):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        if self._limit_task is not None:
+            self._limit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._limit_task
+            self._limit_task = None
         if self._persisting:  # never lose a message that is on its way to disk
             await asyncio.wait(list(self._persisting), timeout=10)
         tasks = list(self._tasks) + list(self._samplers.values())
@@ -591,17 +639,64 @@ class ChargePointEngine(OcppRpc):
 
     # -- outputs ----------------------------------------------------------------------------
 
-    def allowed_amps(self, connector: Connector) -> float:
-        """The limit in force: min(hardware max, local current limit, local power limit)."""
-        amps = self.settings.hardware_max_current
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.time(), UTC)
+
+    def _profile_limits(self) -> ProfileLimits:
+        return ProfileLimits(
+            max_stack_level=self.config.get_int("ChargeProfileMaxStackLevel"),
+            max_periods=self.config.get_int("ChargingScheduleMaxPeriods"),
+            max_installed=self.config.get_int("MaxChargingProfilesInstalled"),
+            allowed_units=tuple(self.config.get_list("ChargingScheduleAllowedChargingRateUnit")),
+        )
+
+    def _hardware_max(self, connector: Connector) -> float:
         if connector.hardware_max_amps is not None:
-            amps = connector.hardware_max_amps
-        if connector.local_limit_amps is not None:
-            amps = min(amps, connector.local_limit_amps)
-        if connector.local_limit_watts is not None:
-            volts = self.settings.nominal_voltage * self.settings.phases
-            amps = min(amps, connector.local_limit_watts / volts)
-        return max(0.0, amps)
+            return connector.hardware_max_amps
+        return self.settings.hardware_max_current
+
+    @staticmethod
+    def _tx_context(connector: Connector) -> TransactionContext | None:
+        tx = connector.transaction
+        if tx is None:
+            return None
+        started = datetime.fromisoformat(tx.started_at)
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        return TransactionContext(transaction_id=tx.transaction_id, started_at=started)
+
+    def limit_in_force(self, connector_id: int) -> LimitInForce:
+        """min(ChargePointMax, TxProfile or TxDefault, local limit, hardware max) right now."""
+        now = self._now()
+        cached = self._limit_cache.get(connector_id)
+        if cached is not None and cached[0] == self._limit_version:
+            limit = cached[1]
+            if limit.next_change is None or now < limit.next_change:
+                return limit
+        connector = self._connector(connector_id)
+        limit = self.profiles.limit_at(
+            connector_id,
+            now,
+            transaction=self._tx_context(connector),
+            hardware_max_amps=self._hardware_max(connector),
+        )
+        self._limit_cache[connector_id] = (self._limit_version, limit)
+        return limit
+
+    def limit_schedule(self, connector_id: int, duration: int) -> list[LimitSegment]:
+        """The limits in force from now on for ``duration`` seconds, segment by segment."""
+        connector = self._connector(connector_id)
+        return self.profiles.schedule(
+            connector_id,
+            self._now().replace(microsecond=0),
+            duration,
+            transaction=self._tx_context(connector),
+            hardware_max_amps=self._hardware_max(connector),
+        )
+
+    def allowed_amps(self, connector: Connector) -> float:
+        """The limit in force, whether or not a transaction may draw it now."""
+        return max(0.0, self.limit_in_force(connector.connector_id).amps)
 
     def limit_amps(self, connector: Connector) -> float:
         """The current the connector may draw now (0 while paused or not authorised)."""
@@ -612,32 +707,99 @@ class ChargePointEngine(OcppRpc):
     def set_hardware_max(self, connector_id: int, amps: float | None) -> None:
         """The most this connector's hardware can deliver now; None = the settings' value."""
         connector = self._connector(connector_id)
+        if amps is not None and not (math.isfinite(amps) and amps >= 0):
+            amps = None  # a broken reading is no reason to lift or break the limit
         if connector.hardware_max_amps != amps:
             connector.hardware_max_amps = amps
-            connector.paused = self.allowed_amps(connector) <= 0
-            self._refresh(connector)
+            self._limits_changed()
+
+    def _local_targets(self, connector_id: int) -> list[int]:
+        if connector_id == 0:
+            return [c for c in self.connectors if c > 0]
+        return [self._connector(connector_id).connector_id]
 
     def set_local_limit(
-        self, connector_id: int, amps: float | None = None, watts: float | None = None
+        self,
+        connector_id: int,
+        amps: float | None = None,
+        watts: float | None = None,
+        *,
+        duration: float | None = None,
     ) -> None:
-        """A local limit (None = none); 0 pauses the session as SuspendedEVSE, kept open."""
-        targets = (
-            [c for c in self.connectors.values() if c.connector_id > 0]
-            if connector_id == 0
-            else [self._connector(connector_id)]
-        )
-        for connector in targets:
-            connector.local_limit_amps = amps
-            connector.local_limit_watts = watts
-            connector.paused = self.allowed_amps(connector) <= 0
-            self._emit(
-                "limit",
-                connector_id=connector.connector_id,
-                amps=self.allowed_amps(connector),
-                local_amps=amps,
-                local_watts=watts,
-            )
+        """A local limit (None = none), for ``duration`` seconds or until replaced; 0 pauses
+        the session as SuspendedEVSE with the transaction kept open."""
+        now = self._now()
+        periods: list[LocalPeriod] = []
+        if amps is not None or watts is not None:
+            periods.append(LocalPeriod(start=now, amps=amps, watts=watts))
+            if duration:
+                periods.append(LocalPeriod(start=now + timedelta(seconds=duration)))
+        self.set_local_schedule(connector_id, periods)
+
+    def set_local_schedule(self, connector_id: int, periods: list[LocalPeriod]) -> None:
+        """A local schedule (an optimiser's plan): each period's limit holds until the next."""
+        for cid in self._local_targets(connector_id):
+            self.profiles.set_local(cid, periods)
+        self._profiles_changed()
+
+    def clear_local_limit(self, connector_id: int) -> None:
+        self.set_local_schedule(connector_id, [])
+
+    def recheck_limits(self) -> None:
+        """Evaluate the limits again now (the wall clock jumped, e.g. after NTP sync)."""
+        self._limits_changed()
+
+    def _profiles_changed(self) -> None:
+        """Persist the profile store, then apply what is now in force."""
+        self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+        self._limits_changed()
+
+    def _limits_changed(self) -> None:
+        self._limit_version += 1
+        self._apply_limits()
+        self._limit_wakeup.set()
+
+    def _apply_limits(self) -> None:
+        """Re-evaluate every connector: pause at 0, resume above it, tell the hardware."""
+        for connector in self.connectors.values():
+            if connector.connector_id == 0:
+                continue
+            limit = self.limit_in_force(connector.connector_id)
+            connector.paused = limit.amps <= 0
+            previous = self._announced_limits.get(connector.connector_id)
+            announced = (limit.amps, limit.source)
+            if previous != announced:
+                self._announced_limits[connector.connector_id] = announced
+                self._emit(
+                    "limit",
+                    connector_id=connector.connector_id,
+                    amps=limit.amps,
+                    source=limit.source.kind,
+                    profile_id=limit.source.profile_id,
+                    next_change=limit.next_change.isoformat() if limit.next_change else None,
+                )
             self._refresh(connector)
+
+    async def _limit_loop(self) -> None:
+        """Wake at each period boundary (or validity edge) and apply the new limit."""
+        while True:
+            self._limit_wakeup.clear()
+            now = self._now()
+            if self.profiles.prune(now):
+                self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+                self._limit_version += 1
+            self._apply_limits()
+            changes = [
+                limit.next_change
+                for cid in self.connectors
+                if cid > 0 and (limit := self.limit_in_force(cid)).next_change is not None
+            ]
+            delay = LIMIT_RECHECK_SECONDS
+            if changes:
+                until = (min(changes) - self._now()).total_seconds()
+                delay = min(delay, max(0.0, until) + 0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._limit_wakeup.wait(), delay)
 
     def _may_charge(self, connector: Connector) -> bool:
         tx = connector.transaction
@@ -676,6 +838,12 @@ class ChargePointEngine(OcppRpc):
         if permitted and self._last_limit.get(cid) != limit:
             self._last_limit[cid] = limit
             self._spawn(self.hardware.set_charging_limit(cid, limit), "limit")
+
+    def reassert_outputs(self, connector_id: int) -> None:
+        """Send the permission and limit in force again (the hardware drifted from them)."""
+        self._permitted.pop(connector_id, None)
+        self._last_limit.pop(connector_id, None)
+        self._update_outputs(self._connector(connector_id))
 
     async def _unlock_quietly(self, connector_id: int) -> None:
         try:
@@ -814,6 +982,16 @@ class ChargePointEngine(OcppRpc):
         connector.transaction = tx
         connector.pending_id_tag = None
         connector.finishing = False
+        profile = self._pending_profiles.pop(connector.connector_id, None)
+        if profile is not None:
+            try:
+                self.profiles.install(profile, self._tx_context(connector))
+                self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+            except ProfileError as err:
+                _LOGGER.warning("The RemoteStartTransaction charging profile was refused: %s", err)
+        self._limit_version += 1
+        self._apply_limits()
+        self._limit_wakeup.set()
         tx.offered_amps = self.allowed_amps(connector)
         tx.last_energy, tx.last_seen = energy, tx.started_at
         try:
@@ -850,6 +1028,10 @@ class ChargePointEngine(OcppRpc):
             return
         connector.transaction = None
         connector.finishing = connector.plugged
+        if self.profiles.end_transaction(connector.connector_id):
+            self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+        self._limit_version += 1
+        self._limit_wakeup.set()
         sampler = self._samplers.pop(connector.connector_id, None)
         if sampler is not None:
             sampler.cancel()
@@ -903,6 +1085,12 @@ class ChargePointEngine(OcppRpc):
             self.store = MessageStore(":memory:")
             await self.store.open()
         self.local_list = LocalList.from_dict(await self.store.load_document(DOCUMENT_LOCAL_LIST))
+        profiles = await self.store.load_document(DOCUMENT_PROFILES)
+        if isinstance(profiles, dict):
+            try:
+                self.profiles.load(profiles)
+            except (KeyError, TypeError, ValueError) as err:
+                _LOGGER.warning("Stored charging profiles unreadable, starting without: %s", err)
         cache = await self.store.load_document(DOCUMENT_AUTH_CACHE)
         self.auth_cache = AuthorizationCache(dict(cache) if isinstance(cache, dict) else {})
         previous = await self.store.load_document(DOCUMENT_SHUTDOWN)
@@ -942,6 +1130,13 @@ class ChargePointEngine(OcppRpc):
         if self._tx_queue:
             self._tx_idle.clear()
             self._tx_ready.set()
+        # TxProfiles of transactions that ended while we were down go with them.
+        removed = False
+        for connector in self.connectors.values():
+            if connector.connector_id > 0 and connector.transaction is None:
+                removed = self.profiles.end_transaction(connector.connector_id) or removed
+        if removed:
+            self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
 
     def _resolve_restored(self, connector: Connector, plugged: bool) -> None:
         """First word from the hardware after a restart: the car is still there, or it left."""
@@ -1096,6 +1291,7 @@ class ChargePointEngine(OcppRpc):
             await self.store.count_attempt(seq)
 
     async def _on_start_confirmed(self, tx: Transaction, result: dict[str, Any]) -> None:
+        self._limit_version += 1  # a TxProfile may name this transaction id
         status = effective_status(result["idTagInfo"])
         self._remember_authorization(tx.id_tag, result["idTagInfo"])
         self._emit(
@@ -1316,12 +1512,22 @@ class ChargePointEngine(OcppRpc):
     @on(Action.remote_start_transaction)
     async def _on_remote_start(self, payload: dict[str, Any]) -> Reply:
         id_tag: str = payload["idTag"]
-        profile = payload.get("chargingProfile")
-        if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
+        profile_data = payload.get("chargingProfile")
+        if profile_data is not None and profile_data.get("chargingProfilePurpose") != PURPOSE_TX:
             return Reply({"status": "Rejected"})
         connector = self._pick_connector(payload.get("connectorId"))
         if connector is None:
             return Reply({"status": "Rejected"})
+        self._pending_profiles.pop(connector.connector_id, None)
+        if profile_data is not None:
+            try:
+                profile = ChargingProfile.from_ocpp(
+                    connector.connector_id, profile_data, received_at=self._now()
+                )
+            except ProfileError as err:
+                _LOGGER.info("RemoteStartTransaction rejected: %s", err)
+                return Reply({"status": "Rejected"})
+            self._pending_profiles[connector.connector_id] = profile
         connector.pending_id_tag = id_tag  # reserve it until the follow-up runs
         connector.pending_since = time.monotonic()
         self._emit(
@@ -1454,6 +1660,89 @@ class ChargePointEngine(OcppRpc):
         document = self.local_list.to_dict()
         self._persist_soon(self._save_document(DOCUMENT_LOCAL_LIST, document))
         return Reply({"status": status})
+
+    # -- smart charging ---------------------------------------------------------------------
+
+    @on(Action.set_charging_profile)
+    async def _on_set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector_id: int = payload["connectorId"]
+        data: dict[str, Any] = payload["csChargingProfiles"]
+        request = {
+            "kind": "set_charging_profile",
+            "connector_id": connector_id,
+            "profile_id": data["chargingProfileId"],
+            "purpose": data["chargingProfilePurpose"],
+            "stack_level": data["stackLevel"],
+        }
+        connector = self.connectors.get(connector_id)
+        try:
+            profile = ChargingProfile.from_ocpp(connector_id, data, received_at=self._now())
+            transaction = self._tx_context(connector) if connector is not None else None
+            self.profiles.install(profile, transaction)  # refuses an unknown connector
+        except ProfileError as err:
+            _LOGGER.info("SetChargingProfile %s rejected: %s", data["chargingProfileId"], err)
+            self._emit("csms_request", **request, accepted=False, reason=str(err))
+            return {"status": "Rejected"}
+        self._emit("csms_request", **request, accepted=True)
+        self._profiles_changed()
+        return {"status": "Accepted"}
+
+    @on(Action.clear_charging_profile)
+    async def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        removed = self.profiles.clear(
+            profile_id=payload.get("id"),
+            connector_id=payload.get("connectorId"),
+            purpose=payload.get("chargingProfilePurpose"),
+            stack_level=payload.get("stackLevel"),
+        )
+        self._emit(
+            "csms_request",
+            kind="clear_charging_profile",
+            profile_id=payload.get("id"),
+            connector_id=payload.get("connectorId"),
+            purpose=payload.get("chargingProfilePurpose"),
+            stack_level=payload.get("stackLevel"),
+            removed=removed,
+        )
+        if not removed:
+            return {"status": "Unknown"}
+        self._profiles_changed()
+        return {"status": "Accepted"}
+
+    @on(Action.get_composite_schedule)
+    async def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        connector = self.connectors.get(payload["connectorId"])
+        if connector is None:
+            return {"status": "Rejected"}
+        start = self._now().replace(microsecond=0)
+        schedule = self.profiles.composite(
+            connector.connector_id,
+            start,
+            payload["duration"],
+            payload.get("chargingRateUnit"),
+            transaction=self._tx_context(connector),
+            hardware_max_amps=self._hardware_max(connector),
+        )
+        return {
+            "status": "Accepted",
+            "connectorId": connector.connector_id,
+            "scheduleStart": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "chargingSchedule": schedule,
+        }
+
+    def composite_schedule(
+        self, connector_id: int, duration: int, unit: str | None = None
+    ) -> dict[str, Any]:
+        """What GetCompositeSchedule would answer now (for the HA service)."""
+        connector = self._connector(connector_id)
+        return self.profiles.composite(
+            connector_id,
+            self._now().replace(microsecond=0),
+            duration,
+            unit,
+            transaction=self._tx_context(connector),
+            hardware_max_amps=self._hardware_max(connector),
+        )
 
     @on(Action.data_transfer)
     async def _on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:

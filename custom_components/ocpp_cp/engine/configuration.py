@@ -106,7 +106,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         name="SupportedFeatureProfiles",
         type=KeyType.CSL,
-        default="Core,LocalAuthListManagement,RemoteTrigger",
+        default="Core,LocalAuthListManagement,RemoteTrigger,SmartCharging",
         readonly=True,
     ),
     # Local authorization list management profile.
@@ -126,6 +126,19 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec(name="UnlockConnectorOnEVSideDisconnect", type=KeyType.BOOL, default="true"),
     KeySpec(name="WebSocketPingInterval", type=KeyType.INT, default="60", minimum=0, maximum=3600),
+    # Smart charging profile (limits of the profile store; evcc reads them).
+    KeySpec(name="ChargeProfileMaxStackLevel", type=KeyType.INT, default="8", readonly=True),
+    KeySpec(
+        name="ChargingScheduleAllowedChargingRateUnit",
+        type=KeyType.CSL,
+        default="Current,Power",
+        readonly=True,
+    ),
+    KeySpec(name="ChargingScheduleMaxPeriods", type=KeyType.INT, default="24", readonly=True),
+    KeySpec(
+        name="ConnectorSwitch3to1PhaseSupported", type=KeyType.BOOL, default="false", readonly=True
+    ),
+    KeySpec(name="MaxChargingProfilesInstalled", type=KeyType.INT, default="16", readonly=True),
     # Security whitepaper (profiles 1-3).
     KeySpec(name="AuthorizationKey", type=KeyType.STRING, default="", secret=True),
     KeySpec(name="SecurityProfile", type=KeyType.INT, default="0", minimum=0, maximum=3),

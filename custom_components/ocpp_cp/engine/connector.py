@@ -89,9 +89,6 @@ class Connector:
     finishing: bool = False
     # What the hardware can do right now (cable, installation); None = settings' maximum.
     hardware_max_amps: float | None = None
-    # Limits set locally (HA service, optimiser); None = no local limit.
-    local_limit_amps: float | None = None
-    local_limit_watts: float | None = None
     # Charging paused because the limit in force is 0; the transaction stays open.
     paused: bool = False
     last_sent_status: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 from enum import IntEnum
 from urllib.parse import quote, urlsplit
 
@@ -61,6 +62,9 @@ class EngineSettings:
     hardware_max_current: float = 32.0
     nominal_voltage: float = 230.0
     phases: int = 1
+    # Where daily/weekly charging profiles recur at the same wall-clock time; None = the
+    # system's local zone.
+    time_zone: tzinfo | None = None
     call_timeout: float = 30.0
     connect_timeout: float = 10.0
     pong_timeout: float = 10.0
