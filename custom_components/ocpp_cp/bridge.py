@@ -410,6 +410,14 @@ class OcppCpBridge:
         # plug first: a restored transaction must not see a moment of "unplugged"
         self._push_plug_and_status(connector_id, mapping)
         engine.set_hardware_max(connector_id, self._hardware_max(mapping))
+        engine.set_hardware_min(connector_id, self._hardware_min(mapping))
+
+    def _hardware_min(self, mapping: dict[str, Any]) -> float | None:
+        """The limit number's own minimum: below it the charger cannot follow, so it pauses."""
+        number = mapping.get(MAP_CURRENT_NUMBER)
+        state = self.hass.states.get(number) if number else None
+        low = state.attributes.get("min") if state is not None else None
+        return float(low) if isinstance(low, int | float) else None
 
     def _hardware_max(self, mapping: dict[str, Any]) -> float | None:
         """The max-current entity if mapped, else the limit number's own maximum."""

@@ -520,6 +520,26 @@ async def test_limit_zero_pauses_and_a_positive_limit_resumes(
     assert csms.actions("StopTransaction") == []
 
 
+async def test_a_limit_below_the_hardware_minimum_pauses(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    rig = await rig_for(hass, csms)  # the number's min is 6 A
+    past = datetime(2026, 1, 1, tzinfo=UTC)
+    await rig.start_session()
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging")
+    await rig.set_profile(1, profile(1, "TxDefaultProfile", [(0, 4)], start=past))
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "SuspendedEVSE")
+    await hass.async_block_till_done()
+    assert rig.switch_off[-1].data == {"entity_id": SWITCH}
+    assert all(c.data["value"] != 6.0 for c in rig.set_value)  # never rounded up to 6 A
+    assert await rig.offered() == (0.0, 0.0)
+    assert rig.sensor("limit_in_force") == "4.0"
+    await rig.set_profile(1, profile(1, "TxDefaultProfile", [(0, 6)], start=past))
+    await hass.async_block_till_done()
+    assert await rig.written() == 6.0
+    assert rig.switch_on[-1].data == {"entity_id": SWITCH}
+
+
 async def test_drift_of_the_number_entity_is_written_back(
     hass: HomeAssistant, csms: TestCsms
 ) -> None:

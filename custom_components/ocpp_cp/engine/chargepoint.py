@@ -713,6 +713,16 @@ class ChargePointEngine(OcppRpc):
             connector.hardware_max_amps = amps
             self._limits_changed()
 
+    def set_hardware_min(self, connector_id: int, amps: float | None) -> None:
+        """The least current the hardware can offer; a lower limit pauses rather than being
+        rounded up (a 4 A limit must never become 6 A)."""
+        connector = self._connector(connector_id)
+        if amps is not None and not (math.isfinite(amps) and amps >= 0):
+            amps = None
+        if connector.hardware_min_amps != amps:
+            connector.hardware_min_amps = amps
+            self._limits_changed()
+
     def _local_targets(self, connector_id: int) -> list[int]:
         if connector_id == 0:
             return [c for c in self.connectors if c > 0]
@@ -765,7 +775,7 @@ class ChargePointEngine(OcppRpc):
             if connector.connector_id == 0:
                 continue
             limit = self.limit_in_force(connector.connector_id)
-            connector.paused = limit.amps <= 0
+            connector.paused = limit.amps <= 0 or limit.amps < (connector.hardware_min_amps or 0)
             previous = self._announced_limits.get(connector.connector_id)
             announced = (limit.amps, limit.source)
             if previous != announced:

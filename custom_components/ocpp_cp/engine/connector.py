@@ -89,6 +89,8 @@ class Connector:
     finishing: bool = False
     # What the hardware can do right now (cable, installation); None = settings' maximum.
     hardware_max_amps: float | None = None
+    # The least current the hardware can offer (IEC 61851: 6 A); a limit below it pauses.
+    hardware_min_amps: float | None = None
     # Charging paused because the limit in force is 0; the transaction stays open.
     paused: bool = False
     last_sent_status: str | None = None
