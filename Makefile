@@ -12,10 +12,10 @@ venv:
 # Builds (or reuses) the pinned virtualenv, then runs lint, type checks and every test.
 test:
 	@VENV=$$(bash scripts/venv.sh) && \
-	  "$$VENV/bin/ruff" check custom_components tests benchmarks example && \
-	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks example && \
+	  "$$VENV/bin/ruff" check custom_components tests benchmarks example firmware && \
+	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks example firmware && \
 	  "$$VENV/bin/mypy" && \
 	  "$$VENV/bin/python" -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint:
-	@VENV=$$(bash scripts/venv.sh) && "$$VENV/bin/ruff" check --fix custom_components tests benchmarks && "$$VENV/bin/ruff" format custom_components tests benchmarks
+	@VENV=$$(bash scripts/venv.sh) && "$$VENV/bin/ruff" check --fix custom_components tests benchmarks example firmware && "$$VENV/bin/ruff" format custom_components tests benchmarks example firmware

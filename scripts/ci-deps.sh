@@ -5,3 +5,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -f "$here/tests/strict_csms/package.json" ] && [ ! -d "$here/tests/strict_csms/node_modules" ]; then
   (cd "$here/tests/strict_csms" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+bash "$here/scripts/ci-firmware.sh"

@@ -1,0 +1,161 @@
+"""The asyncio side of the firmware application under CPython: the safety loop, the 1 s
+housekeeping task, the Modbus meter task and the network worker as a task (MicroPython's
+WebAssembly build has no asyncio.run, so these run here only; the logic they drive is in
+tests/firmware/mp and runs under both interpreters)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from evse import modbus
+from evse.app import App
+from evse.compat import ticks_ms
+from evse.net import Net
+from fwsim import Broker, FakeHardware, FakeMQTT, FakeWlan, config
+
+
+def reply(values: list[float]) -> bytes:
+    data = b"".join(struct.pack(">f", v) for v in values)
+    body = bytes([1, 4, len(data)]) + data
+    crc = modbus.crc16(body)
+    return body + bytes([crc & 0xFF, crc >> 8])
+
+
+async def run_for(app: App, seconds: float, net: Net | None = None) -> None:
+    task = asyncio.create_task(app.run(net, threaded=False))
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_safety_loop_ticks_starts_watchdog_and_ends_safe() -> None:
+    cfg = config()
+    hw = FakeHardware()
+    app = App(cfg, hw, ticks_ms())
+    broker = Broker()
+    net = Net(app, cfg, FakeWlan(), lambda: FakeMQTT(broker))
+    await run_for(app, 0.6, net)
+    assert app.ticks >= 15
+    assert hw.feeds == app.ticks
+    assert hw.wdt_ms == cfg["wdt_ms"]
+    assert hw.safe_calls == 1  # cancellation leaves the outputs safe
+    assert broker.connects == 1
+    assert "ocpp_cp/evse1/state" in broker.retained
+    assert app.tick_us_max > 0
+
+
+async def test_exception_in_the_safety_loop_makes_outputs_safe() -> None:
+    hw = FakeHardware()
+    app = App(config(), hw, ticks_ms())
+
+    def broken(inp: object) -> None:
+        raise RuntimeError("ADC gone")
+
+    hw.read = broken
+    with pytest.raises(RuntimeError, match="ADC gone"):
+        await app.run(None, threaded=False)
+    assert hw.safe_calls == 1
+    assert hw.feeds == 0
+
+
+async def test_meter_task_reads_sdm630() -> None:
+    cfg = config(meter={"type": "sdm630"}, pins={"uart_tx": 17, "uart_rx": 16})
+    hw = FakeHardware()
+    hw.replies = [
+        reply([230.0, 231.0, 229.0, 10.0, 11.5, 12.0]),
+        reply([7600.0]),
+        reply([42.0]),
+    ]
+    app = App(cfg, hw, ticks_ms())
+    await run_for(app, 0.8)
+    assert hw.sent[0] == modbus.request(1, 0, 12)
+    assert hw.sent[1] == modbus.request(1, 0x34, 2)
+    assert app.meter["p"] == 7600.0
+    assert app.meter["wh"] == 42000
+    assert app.amps_da == 120
+
+
+class _FakeNetwork:
+    STA_IF = 0
+
+    class WLAN:
+        def __init__(self, _iface: int) -> None:
+            self.on = False
+
+        def active(self, on: bool) -> None:
+            self.on = on
+
+
+class _FakeUmqtt:
+    MQTTClient = FakeMQTT
+
+
+@pytest.fixture
+def device(tmp_path, monkeypatch):
+    """A fake board: `machine`, `network`, `umqtt.simple` and the working directory."""
+    import fake_machine
+
+    fake_machine.reset_all()
+    fake_machine.ADC.SOURCES[36] = lambda: 0
+    monkeypatch.setitem(sys.modules, "machine", fake_machine)
+    monkeypatch.setitem(sys.modules, "network", _FakeNetwork)
+    monkeypatch.setitem(sys.modules, "umqtt", _FakeUmqtt)
+    monkeypatch.setitem(sys.modules, "umqtt.simple", _FakeUmqtt)
+    monkeypatch.delitem(sys.modules, "evse.hardware", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield fake_machine
+    sys.modules.pop("evse.hardware", None)
+
+
+def write_config(path: Path, **over: object) -> None:
+    data = {
+        "node_id": "evse1",
+        "wifi": {"ssid": "home"},
+        "mqtt": {"host": "192.168.1.10"},
+        "pins": {"pilot_pwm": 27, "pilot_adc": 36, "contactor": 26, "rcd": 35},
+    }
+    data.update(over)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_main_refuses_bad_config_without_touching_outputs(device, tmp_path, capsys) -> None:
+    from evse import app as app_mod
+
+    write_config(tmp_path / "config.json", tick_ms=500)
+    app_mod.main()
+    assert "tick_ms must be an integer from 5 to 50" in capsys.readouterr().out
+    assert device.PINS == {}  # no GPIO configured: the contactor stays off by its pull-down
+
+
+def test_main_nostart_file(device, tmp_path, capsys) -> None:
+    from evse import app as app_mod
+
+    write_config(tmp_path / "config.json")
+    (tmp_path / "nostart").write_text("", encoding="utf-8")
+    app_mod.main()
+    assert "remove the file 'nostart'" in capsys.readouterr().out
+    assert device.PINS == {}
+
+
+def test_main_leaves_outputs_safe_when_the_app_fails(device, tmp_path, monkeypatch) -> None:
+    from evse import app as app_mod
+
+    write_config(tmp_path / "config.json")
+
+    def failing_run(coro):
+        coro.close()
+        device.PINS[26].value(1)  # as if the contactor had been closed
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app_mod.asyncio, "run", failing_run)
+    with pytest.raises(RuntimeError, match="boom"):
+        app_mod.main()
+    assert device.PINS[26].level == 0
+    assert (tmp_path / "persist.json").exists()  # the store (file fallback) was created
