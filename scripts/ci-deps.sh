@@ -6,3 +6,4 @@ if [ -f "$here/tests/strict_csms/package.json" ] && [ ! -d "$here/tests/strict_c
   (cd "$here/tests/strict_csms" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 bash "$here/scripts/ci-firmware.sh"
+bash "$here/scripts/ci-mqtt.sh"

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -23,8 +24,9 @@ from homeassistant.core import (
     State,
     callback,
 )
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -58,6 +60,7 @@ from .const import (
     MAP_CURRENT_NUMBER,
     MAP_CURRENT_OFFERED,
     MAP_ENERGY,
+    MAP_FIRMWARE_TOPIC,
     MAP_FREQUENCY,
     MAP_MAX_CURRENT,
     MAP_NOMINAL_VOLTAGE,
@@ -92,6 +95,7 @@ from .engine import (
     SecurityProfile,
     UnlockOutcome,
 )
+from .firmware_device import HEARTBEAT_SUFFIX
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +106,10 @@ LIMIT_TOLERANCE_A = 0.5
 DRIFT_GUARD_S = 5.0
 # Above this power (W) a plugged car counts as drawing when no status sensor says otherwise.
 DRAWING_THRESHOLD_W = 50.0
+# Heartbeat to the companion firmware (its link timeout defaults to 60 s).
+FIRMWARE_HEARTBEAT_INTERVAL = timedelta(seconds=15)
+# Mapping keys whose values are not entity ids.
+NOT_ENTITIES = frozenset({MAP_STATUS_MAPPING, MAP_FIRMWARE_TOPIC})
 
 # unit -> factor to the engine's canonical unit, per kind of quantity
 UNIT_FACTORS: dict[str, dict[str, float]] = {
@@ -284,6 +292,7 @@ class OcppCpBridge:
         self._reasserted_at: dict[int, float] = {}
         self._available: dict[int, frozenset[str]] = {}
         self.session_started: dict[int, float] = {}
+        self._firmware_heartbeat: CALLBACK_TYPE | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -307,8 +316,10 @@ class OcppCpBridge:
         for connector_id in self.mapping:
             self._push_all(connector_id)
         self._check_missing_entities()
+        self._start_firmware_heartbeat()
 
     async def async_stop(self) -> None:
+        self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -319,8 +330,52 @@ class OcppCpBridge:
         return [
             value
             for key, value in mapping.items()
-            if isinstance(value, str) and "." in value and key != MAP_STATUS_MAPPING
+            if isinstance(value, str) and "." in value and key not in NOT_ENTITIES
         ]
+
+    # -- companion firmware heartbeat -------------------------------------------------------
+    # A connector mapped to the companion firmware (firmware/micropython) has its MQTT base
+    # topic in the mapping. The firmware falls back to a safe current when Home Assistant goes
+    # quiet: tell it every FIRMWARE_HEARTBEAT_INTERVAL, and once at start, that HA is here.
+
+    def firmware_heartbeat_topics(self) -> list[str]:
+        topics = {
+            f"{topic}{HEARTBEAT_SUFFIX}"
+            for mapping in self.mapping.values()
+            if isinstance(topic := mapping.get(MAP_FIRMWARE_TOPIC), str) and topic
+        }
+        return sorted(topics)
+
+    @callback
+    def _start_firmware_heartbeat(self) -> None:
+        if not self.firmware_heartbeat_topics():
+            return
+        self._firmware_heartbeat = async_track_time_interval(
+            self.hass,
+            self._async_firmware_heartbeat,
+            FIRMWARE_HEARTBEAT_INTERVAL,
+            name=f"{DOMAIN} firmware heartbeat",
+        )
+        self.entry.async_create_background_task(
+            self.hass, self._async_firmware_heartbeat(), f"{DOMAIN} firmware heartbeat"
+        )
+
+    @callback
+    def _stop_firmware_heartbeat(self) -> None:
+        if self._firmware_heartbeat is not None:
+            self._firmware_heartbeat()
+            self._firmware_heartbeat = None
+
+    async def _async_firmware_heartbeat(self, now: datetime | None = None) -> None:
+        if not self.hass.config_entries.async_loaded_entries("mqtt"):
+            return  # no MQTT integration (yet): the firmware's own timeout applies
+        from homeassistant.components import mqtt
+
+        for topic in self.firmware_heartbeat_topics():
+            try:
+                await mqtt.async_publish(self.hass, topic, "1", qos=0, retain=False)
+            except HomeAssistantError as err:
+                _LOGGER.debug("Firmware heartbeat on %s not sent: %s", topic, err)
 
     # -- listeners for entities -------------------------------------------------------------
 
@@ -624,11 +679,7 @@ class OcppCpBridge:
     def _check_missing_entities(self) -> None:
         for connector_id, mapping in self.mapping.items():
             for key, entity_id in mapping.items():
-                if (
-                    key == MAP_STATUS_MAPPING
-                    or not isinstance(entity_id, str)
-                    or "." not in entity_id
-                ):
+                if key in NOT_ENTITIES or not isinstance(entity_id, str) or "." not in entity_id:
                     continue
                 issue_id = f"missing_entity_{self.entry.entry_id}_{connector_id}_{key}"
                 if self.hass.states.get(entity_id) is None:

@@ -21,6 +21,9 @@ from homeassistant.config_entries import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    DeviceFilterSelectorConfig,
+    DeviceSelector,
+    DeviceSelectorConfig,
     EntityFilterSelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
@@ -44,6 +47,7 @@ from .const import (
     CONF_CONNECTORS,
     CONF_CSMS_URL,
     CONF_FIRMWARE,
+    CONF_FIRMWARE_DEVICE,
     CONF_MAPPING,
     CONF_MODEL,
     CONF_SECURITY_PROFILE,
@@ -63,6 +67,7 @@ from .const import (
     MAP_CURRENT_NUMBER,
     MAP_CURRENT_OFFERED,
     MAP_ENERGY,
+    MAP_FIRMWARE_TOPIC,
     MAP_FREQUENCY,
     MAP_MAX_CURRENT,
     MAP_NOMINAL_VOLTAGE,
@@ -92,6 +97,15 @@ from .engine import (
     SecurityProfile,
     SettingsError,
     probe_csms,
+)
+from .firmware_device import (
+    FIRMWARE_MANUFACTURER,
+    FIRMWARE_MODEL,
+    MQTT_DOMAIN,
+    async_device_of_entity,
+    async_firmware_devices,
+    async_resolve,
+    async_topic_for_switch,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -394,6 +408,56 @@ def mapping_suggestions(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+# -- firmware device ------------------------------------------------------------------------------
+
+# What a mapping keeps when a firmware device fills in the rest (the firmware has none of these).
+KEPT_WITH_FIRMWARE = (
+    MAP_SOC,
+    MAP_SOC_GATE,
+    MAP_FREQUENCY,
+    MAP_POWER_FACTOR,
+    MAP_MAX_CURRENT,
+    MAP_NOMINAL_VOLTAGE,
+)
+
+
+def firmware_schema() -> vol.Schema:
+    """The optional pick of a companion firmware device, shown before a mapping form."""
+    return vol.Schema(
+        {
+            vol.Optional(CONF_FIRMWARE_DEVICE): DeviceSelector(
+                DeviceSelectorConfig(
+                    filter=DeviceFilterSelectorConfig(
+                        integration=MQTT_DOMAIN,
+                        manufacturer=FIRMWARE_MANUFACTURER,
+                        model=FIRMWARE_MODEL,
+                    )
+                )
+            )
+        }
+    )
+
+
+def firmware_suggestions(
+    hass: HomeAssistant, user_input: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Mapping form values from the firmware device picked (None: none picked), or errors."""
+    device_id = user_input.get(CONF_FIRMWARE_DEVICE)
+    if not device_id:
+        return None, {}
+    firmware = async_resolve(hass, str(device_id))
+    if firmware is None or not firmware.usable:
+        return None, {CONF_FIRMWARE_DEVICE: "firmware_unusable"}
+    return mapping_suggestions(firmware.mapping()), {}
+
+
+def add_firmware_topic(hass: HomeAssistant, mapping: dict[str, Any]) -> dict[str, Any]:
+    """Record the firmware's MQTT base topic when the charge switch is a firmware's."""
+    if topic := async_topic_for_switch(hass, mapping.get(MAP_CHARGE_SWITCH)):
+        mapping[MAP_FIRMWARE_TOPIC] = topic
+    return mapping
+
+
 def mapping_placeholders(connector: int, connectors: int) -> dict[str, str]:
     """Description placeholders of the mapping form."""
     return {
@@ -417,6 +481,9 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}
         self._mapping: dict[str, dict[str, Any]] = {}
         self._to_map: list[int] = []
+        # The connector the firmware step was shown for, and what it suggests for its mapping.
+        self._firmware_asked: int | None = None
+        self._suggested: dict[str, Any] = {}
 
     @staticmethod
     @callback
@@ -536,11 +603,18 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Map the entities of one connector; repeated for each connector."""
         connector = self._to_map[0]
+        if (
+            user_input is None
+            and self._firmware_asked != connector
+            and async_firmware_devices(self.hass)
+        ):
+            return await self.async_step_firmware()
         errors: dict[str, str] = {}
         if user_input is not None:
             mapping, errors = mapping_from_input(user_input)
             if not errors:
-                self._mapping[str(connector)] = mapping
+                self._mapping[str(connector)] = add_firmware_topic(self.hass, mapping)
+                self._suggested = {}
                 self._to_map.pop(0)
                 if self._to_map:
                     return await self.async_step_mapping()
@@ -553,7 +627,28 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
         return self.async_show_form(
             step_id="mapping",
-            data_schema=self.add_suggested_values_to_schema(mapping_schema(), user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(
+                mapping_schema(), user_input or self._suggested
+            ),
+            errors=errors,
+            description_placeholders=mapping_placeholders(connector, self._data[CONF_CONNECTORS]),
+        )
+
+    async def async_step_firmware(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer a companion firmware device to fill in the mapping of one connector."""
+        connector = self._to_map[0]
+        self._firmware_asked = connector
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            suggested, errors = firmware_suggestions(self.hass, user_input)
+            if not errors:
+                self._suggested = suggested or {}
+                return await self.async_step_mapping()
+        return self.async_show_form(
+            step_id="firmware",
+            data_schema=self.add_suggested_values_to_schema(firmware_schema(), user_input or {}),
             errors=errors,
             description_placeholders=mapping_placeholders(connector, self._data[CONF_CONNECTORS]),
         )
@@ -665,6 +760,8 @@ class OcppCpOptionsFlow(OptionsFlow):
     def __init__(self) -> None:
         """Start without a connector chosen."""
         self._connector: int | None = None
+        self._firmware_asked = False
+        self._suggested: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to edit."""
@@ -701,21 +798,57 @@ class OcppCpOptionsFlow(OptionsFlow):
             if connectors > 1:
                 return await self.async_step_connector()
             self._connector = 1
+        if user_input is None and not self._firmware_asked and async_firmware_devices(self.hass):
+            return await self.async_step_firmware()
         current: dict[str, dict[str, Any]] = dict(self.config_entry.options.get(CONF_MAPPING, {}))
         errors: dict[str, str] = {}
         if user_input is not None:
             mapping, errors = mapping_from_input(user_input)
             if not errors:
-                current[str(self._connector)] = mapping
+                current[str(self._connector)] = add_firmware_topic(self.hass, mapping)
                 return self.async_create_entry(
                     data={**self.config_entry.options, CONF_MAPPING: current}
                 )
-        suggestions = user_input or mapping_suggestions(current.get(str(self._connector), {}))
+        suggestions = (
+            user_input
+            or self._suggested
+            or mapping_suggestions(current.get(str(self._connector), {}))
+        )
         return self.async_show_form(
             step_id="mapping",
             data_schema=self.add_suggested_values_to_schema(mapping_schema(), suggestions),
             errors=errors,
             description_placeholders=mapping_placeholders(self._connector, connectors),
+        )
+
+    async def async_step_firmware(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer a companion firmware device to fill in the mapping of the connector."""
+        self._firmware_asked = True
+        connector = self._connector or 1
+        connectors = int(self.config_entry.data[CONF_CONNECTORS])
+        current: dict[str, Any] = dict(
+            self.config_entry.options.get(CONF_MAPPING, {}).get(str(connector), {})
+        )
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            suggested, errors = firmware_suggestions(self.hass, user_input)
+            if not errors:
+                if suggested is not None:
+                    kept = {key: current[key] for key in KEPT_WITH_FIRMWARE if key in current}
+                    self._suggested = {**mapping_suggestions(kept), **suggested}
+                return await self.async_step_mapping()
+        suggestions: dict[str, Any] = dict(user_input or {})
+        if user_input is None and (
+            device_id := async_device_of_entity(self.hass, current.get(MAP_CHARGE_SWITCH))
+        ):
+            suggestions[CONF_FIRMWARE_DEVICE] = device_id
+        return self.async_show_form(
+            step_id="firmware",
+            data_schema=self.add_suggested_values_to_schema(firmware_schema(), suggestions),
+            errors=errors,
+            description_placeholders=mapping_placeholders(connector, connectors),
         )
 
     async def async_step_behaviour(

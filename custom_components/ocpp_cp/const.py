@@ -46,6 +46,11 @@ MAP_POWER_FACTOR: Final = "power_factor"
 MAP_MAX_CURRENT: Final = "max_current"  # sensor / number holding the hardware max, A
 MAP_PHASES: Final = "phases"  # 1 or 3 (a number in the mapping, not an entity)
 MAP_NOMINAL_VOLTAGE: Final = "nominal_voltage"  # V (a number in the mapping)
+# MQTT base topic of the companion firmware (firmware/micropython) whose charge switch this is;
+# the bridge sends it a heartbeat on <topic>/heartbeat/set. Set by the flow, not an entity.
+MAP_FIRMWARE_TOPIC: Final = "firmware_topic"
+# Flow form field: the firmware device whose entities fill in a mapping.
+CONF_FIRMWARE_DEVICE: Final = "firmware_device"
 
 # Behaviour (config entry options)
 OPT_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"  # pinned, s; None = the CSMS decides

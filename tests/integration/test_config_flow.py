@@ -927,8 +927,15 @@ def test_translations_cover_the_flows() -> None:
     for section in (config, options):
         assert set(section["step"]["mapping"]["data"]) == mapping_fields
         assert set(section["step"]["mapping"]["data_description"]) == mapping_fields
-    assert set(config["step"]) == {"user", "pending", "mapping", "reconfigure", "reauth_confirm"}
-    assert set(options["step"]) == {"init", "connector", "mapping", "behaviour"}
+    assert set(config["step"]) == {
+        "user",
+        "pending",
+        "firmware",
+        "mapping",
+        "reconfigure",
+        "reauth_confirm",
+    }
+    assert set(options["step"]) == {"init", "connector", "firmware", "mapping", "behaviour"}
     assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour"}
     assert set(en["selector"]["security_profile"]["options"]) == {"0", "1", "2", "3"}
     assert set(en["selector"]["phases"]["options"]) == {"1", "3"}

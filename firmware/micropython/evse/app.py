@@ -187,6 +187,9 @@ class App:
         """Runs until the safety loop fails. The network worker runs on its own thread where
         the port has _thread (blocking umqtt calls release the interpreter lock there), else
         (or with threaded=False) as a task."""
+        # A first temperature reading before the first safety pass: otherwise a configured NTC
+        # reads as a missing sensor and the boot guard holds charging for 10 s.
+        self.housekeeping(ticks_ms())
         tasks = [asyncio.create_task(self.slow_loop())]
         if self.cfg["meter"]["type"] in modbus.METERS:
             tasks.append(asyncio.create_task(self.meter_loop()))
