@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .PHONY: test lint demo venv
 
-# A local CSMS that logs every frame plus the charge-point simulator, driven from the terminal.
+# A real Home Assistant (http://127.0.0.1:8123, demo / demo1234) with ocpp_cp set up against a
+# local CSMS that logs every frame, and a simulated charger and car. Ctrl-C stops everything.
 demo:
 	@bash scripts/demo.sh
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System and npm packages the tests need; idempotent and quick when already present.
+# System and npm packages the tests need (strict CSMS, MicroPython wasm, Mosquitto, Chromium and
+# Playwright); idempotent and quick when already present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -f "$here/tests/strict_csms/package.json" ] && [ ! -d "$here/tests/strict_csms/node_modules" ]; then
@@ -7,3 +8,4 @@ if [ -f "$here/tests/strict_csms/package.json" ] && [ ! -d "$here/tests/strict_c
 fi
 bash "$here/scripts/ci-firmware.sh"
 bash "$here/scripts/ci-mqtt.sh"
+bash "$here/scripts/ci-browser.sh"

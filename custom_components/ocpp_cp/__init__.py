@@ -6,8 +6,8 @@ import contextlib
 import os
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
@@ -33,6 +33,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bo
     await bridge.async_start()
     entry.runtime_data = bridge
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    async def _stop_with_home_assistant(_event: Event) -> None:
+        # A clean stop: the next start knows it was no power loss, and no thread is left waiting.
+        await bridge.async_stop()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop_with_home_assistant)
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -398,13 +398,17 @@ class OcppCpBridge:
     @callback
     def _on_state_change(self, event: Event[EventStateChangedData]) -> None:
         entity_id = event.data["entity_id"]
+        pushed = False
         for connector_id, mapping in self.mapping.items():
             if entity_id in self._entities(mapping):
                 self._push_all(connector_id)
+                pushed = True
             if entity_id == mapping.get(MAP_CURRENT_NUMBER):
                 self._check_limit_drift(connector_id, event.data["new_state"])
         if event.data["new_state"] is None or event.data["old_state"] is None:
             self._check_missing_entities()
+        if pushed:
+            self._notify()  # session energy and duration follow the meter
 
     @callback
     def _check_limit_drift(self, connector_id: int, state: State | None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -150,6 +151,8 @@ async def test_session_driven_by_ha_entities_and_the_csms(
 
     hass.states.async_set(SOC, "unavailable")  # an unavailable source drops out
     hass.states.async_set(ENERGY, "13.2", {"unit_of_measurement": "kWh"})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.cp1_session_energy").state == "0.855"  # follows the meter
     mark = len(csms.received)
     later = await csms.wait_for("MeterValues", after=mark)
     assert "SoC" not in {v["measurand"] for v in later["meter_value"][0]["sampled_value"]}
@@ -440,3 +443,19 @@ def _write_garbage(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as file:
         file.write(b"not a database" * 100)
+
+
+async def test_home_assistant_stop_stops_the_charge_point_cleanly(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    engine = entry.runtime_data.engine
+    session = csms.session
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert engine.state == "disconnected"
+    async with asyncio.timeout(5):
+        await session.websocket.wait_closed()  # the CSMS sees the charge point leave
+    # the entry is unloaded afterwards as usual (at teardown); stopping twice is harmless
