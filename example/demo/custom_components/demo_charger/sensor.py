@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
+    SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import (
@@ -24,54 +28,59 @@ from .entity import DemoEntity
 PARALLEL_UPDATES = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class MeterDescription(SensorEntityDescription):
+    value_fn: Callable[[DemoCar], float]
+
+
+METERS: tuple[MeterDescription, ...] = (
+    MeterDescription(
+        key="power",
+        name="Power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        value_fn=lambda car: car.power,
+    ),
+    MeterDescription(
+        key="current",
+        name="Current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        value_fn=lambda car: car.current,
+    ),
+    MeterDescription(
+        key="voltage",
+        name="Voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        value_fn=lambda car: VOLTAGE,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: DemoChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     car = entry.runtime_data
-    async_add_entities(
-        [PowerSensor(car), CurrentSensor(car), VoltageSensor(car), EnergySensor(car), Battery(car)]
-    )
+    meters: list[SensorEntity] = [MeterSensor(car, description) for description in METERS]
+    async_add_entities([*meters, EnergySensor(car), Battery(car)])
 
 
-class PowerSensor(DemoEntity, SensorEntity):
-    _attr_device_class = SensorDeviceClass.POWER
-    _attr_state_class = SensorStateClass.MEASUREMENT
-    _attr_native_unit_of_measurement = UnitOfPower.WATT
+class MeterSensor(DemoEntity, SensorEntity):
+    entity_description: MeterDescription
 
-    def __init__(self, car: DemoCar) -> None:
-        super().__init__(car, CHARGER_DEVICE, "power", "Power")
+    def __init__(self, car: DemoCar, description: MeterDescription) -> None:
+        super().__init__(car, CHARGER_DEVICE, description.key, str(description.name))
+        self.entity_description = description
 
     @property
     def native_value(self) -> float:
-        return self.car.power
-
-
-class CurrentSensor(DemoEntity, SensorEntity):
-    _attr_device_class = SensorDeviceClass.CURRENT
-    _attr_state_class = SensorStateClass.MEASUREMENT
-    _attr_native_unit_of_measurement = UnitOfElectricCurrent.AMPERE
-
-    def __init__(self, car: DemoCar) -> None:
-        super().__init__(car, CHARGER_DEVICE, "current", "Current")
-
-    @property
-    def native_value(self) -> float:
-        return self.car.current
-
-
-class VoltageSensor(DemoEntity, SensorEntity):
-    _attr_device_class = SensorDeviceClass.VOLTAGE
-    _attr_state_class = SensorStateClass.MEASUREMENT
-    _attr_native_unit_of_measurement = UnitOfElectricPotential.VOLT
-
-    def __init__(self, car: DemoCar) -> None:
-        super().__init__(car, CHARGER_DEVICE, "voltage", "Voltage")
-
-    @property
-    def native_value(self) -> float:
-        return VOLTAGE
+        return self.entity_description.value_fn(self.car)
 
 
 class _Restored(DemoEntity, RestoreSensor):
