@@ -8,14 +8,4 @@ set -euo pipefail
 if [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1; then
   exit 0
 fi
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-  sudo=(sudo)
-else
-  echo "Mosquitto is missing and this is not root (and there is no sudo): install the 'mosquitto' package." >&2
-  exit 1
-fi
-echo "Installing mosquitto with apt-get..." >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends mosquitto >&2
+bash "$(cd "$(dirname "$0")" && pwd)/apt-install.sh" mosquitto
