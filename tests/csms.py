@@ -23,6 +23,17 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+# The measurands evcc probes, one ChangeConfiguration(MeterValuesSampledData) each, at setup.
+EVCC_MEASURANDS = (
+    "Power.Active.Import",
+    "Energy.Active.Import.Register",
+    "Current.Import",
+    "Voltage",
+    "Current.Offered",
+    "Power.Offered",
+    "SoC",
+)
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from custom_components.ocpp_cp.engine import ConnectionState, EvState
+from tests.csms import EVCC_MEASURANDS
 from tests.strict_csms_harness import StrictCsms
 
 from .conftest import EngineFactory
@@ -64,15 +65,7 @@ async def test_full_scenario_without_schema_violations(
     for requested in ("StatusNotification", "BootNotification", "Heartbeat", "MeterValues"):
         answer = result_of(await strict.call("TriggerMessage", {"requestedMessage": requested}))
         assert answer["status"] == "Accepted"
-    for measurand in (
-        "Power.Active.Import",
-        "Energy.Active.Import.Register",
-        "Current.Import",
-        "Voltage",
-        "Current.Offered",
-        "Power.Offered",
-        "SoC",
-    ):
+    for measurand in EVCC_MEASURANDS:
         answer = result_of(
             await strict.call(
                 "ChangeConfiguration", {"key": "MeterValuesSampledData", "value": measurand}

@@ -13,19 +13,11 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from ocpp.v16 import call
 
-from tests.csms import TestCsms
+from tests.csms import EVCC_MEASURANDS, TestCsms
 from tests.integration.test_bridge import CURRENT, ENERGY, PLUG, POWER, SOC, SWITCH
 from tests.integration.test_smart_charging import rig_for
 
-MEASURANDS = (
-    "Power.Active.Import",
-    "Energy.Active.Import.Register",
-    "Current.Import",
-    "Voltage",
-    "Current.Offered",
-    "Power.Offered",
-    "SoC",
-)
+MEASURANDS = EVCC_MEASURANDS
 
 
 def evcc_profile(profile_id: int, stack_level: int, amps: float) -> dict[str, Any]:

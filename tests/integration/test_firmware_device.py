@@ -245,6 +245,7 @@ def mock_setup_entry() -> Iterator[AsyncMock]:
 
 
 def suggested_values(result: Any) -> dict[str, Any]:
+    """What the frontend submits for a form nobody touched: the suggested values."""
     values: dict[str, Any] = {}
     for marker in result["data_schema"].schema:
         description = marker.description or {}

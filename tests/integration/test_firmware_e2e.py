@@ -44,6 +44,7 @@ from custom_components.ocpp_cp import bridge
 from custom_components.ocpp_cp.const import DOMAIN
 from custom_components.ocpp_cp.firmware_device import STATUS_MAPPING
 from tests.csms import TestCsms
+from tests.integration.test_firmware_device import suggested_values
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT / "firmware" / "micropython", ROOT / "tests" / "firmware" / "mp"):
@@ -313,16 +314,6 @@ async def until(predicate: Callable[[], Any], what: str, firmware: Firmware) -> 
                 await asyncio.sleep(0.02)
     except TimeoutError:
         pytest.fail(f"timed out waiting for {what}")
-
-
-def suggested_values(result: Any) -> dict[str, Any]:
-    """What the frontend submits for a form nobody touched: the suggested values."""
-    values: dict[str, Any] = {}
-    for marker in result["data_schema"].schema:
-        description = marker.description or {}
-        if "suggested_value" in description:
-            values[str(marker)] = description["suggested_value"]
-    return values
 
 
 def expected_mapping() -> dict[str, Any]:

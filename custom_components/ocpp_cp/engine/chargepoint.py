@@ -761,8 +761,11 @@ class ChargePointEngine(OcppRpc):
 
     def _profiles_changed(self) -> None:
         """Persist the profile store, then apply what is now in force."""
-        self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+        self._save_profiles_soon()
         self._limits_changed()
+
+    def _save_profiles_soon(self) -> None:
+        self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
 
     def _limits_changed(self) -> None:
         self._limit_version += 1
@@ -796,7 +799,7 @@ class ChargePointEngine(OcppRpc):
             self._limit_wakeup.clear()
             now = self._now()
             if self.profiles.prune(now):
-                self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+                self._save_profiles_soon()
                 self._limit_version += 1
             self._apply_limits()
             changes = [
@@ -996,12 +999,10 @@ class ChargePointEngine(OcppRpc):
         if profile is not None:
             try:
                 self.profiles.install(profile, self._tx_context(connector))
-                self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+                self._save_profiles_soon()
             except ProfileError as err:
                 _LOGGER.warning("The RemoteStartTransaction charging profile was refused: %s", err)
-        self._limit_version += 1
-        self._apply_limits()
-        self._limit_wakeup.set()
+        self._limits_changed()  # Relative profiles and TxProfiles start with the transaction
         tx.offered_amps = self.allowed_amps(connector)
         tx.last_energy, tx.last_seen = energy, tx.started_at
         try:
@@ -1039,7 +1040,7 @@ class ChargePointEngine(OcppRpc):
         connector.transaction = None
         connector.finishing = connector.plugged
         if self.profiles.end_transaction(connector.connector_id):
-            self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+            self._save_profiles_soon()
         self._limit_version += 1
         self._limit_wakeup.set()
         sampler = self._samplers.pop(connector.connector_id, None)
@@ -1146,7 +1147,7 @@ class ChargePointEngine(OcppRpc):
             if connector.connector_id > 0 and connector.transaction is None:
                 removed = self.profiles.end_transaction(connector.connector_id) or removed
         if removed:
-            self._persist_soon(self._save_document(DOCUMENT_PROFILES, self.profiles.to_dict()))
+            self._save_profiles_soon()
 
     def _resolve_restored(self, connector: Connector, plugged: bool) -> None:
         """First word from the hardware after a restart: the car is still there, or it left."""
