@@ -43,16 +43,18 @@ from common import percentile
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from custom_components.ocpp_cp.engine.smart_charging import (  # noqa: E402
+from custom_components.ocpp_cp.engine.charging_limits import Electrical  # noqa: E402
+from custom_components.ocpp_cp.engine.charging_profile import (  # noqa: E402
     PURPOSE_CHARGE_POINT_MAX,
     PURPOSE_TX,
     PURPOSE_TX_DEFAULT,
     ChargingProfile,
-    ChargingProfiles,
-    Electrical,
     LocalPeriod,
-    ProfileLimits,
     TransactionContext,
+)
+from custom_components.ocpp_cp.engine.smart_charging import (  # noqa: E402
+    ChargingProfiles,
+    ProfileLimits,
 )
 
 TARGET_MS = 5.0

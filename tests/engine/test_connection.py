@@ -64,11 +64,11 @@ def test_settings_refuse_what_cannot_work(options: dict[str, object], key: str) 
 
 def test_backoff_grows_with_jitter_and_cap(make_engine: EngineFactory) -> None:
     engine = make_engine("ws://127.0.0.1:9", reconnect_initial_delay=1.0, reconnect_max_delay=60.0)
-    first = [engine._backoff_delay(0) for _ in range(50)]
+    first = [engine.services.connection.backoff_delay(0) for _ in range(50)]
     assert all(0.75 <= d <= 1.25 for d in first)
     assert len({round(d, 6) for d in first}) > 40  # jittered, not lockstep
-    assert all(3.0 <= engine._backoff_delay(2) <= 5.0 for _ in range(20))
-    assert all(45.0 <= engine._backoff_delay(12) <= 75.0 for _ in range(20))
+    assert all(3.0 <= engine.services.connection.backoff_delay(2) <= 5.0 for _ in range(20))
+    assert all(45.0 <= engine.services.connection.backoff_delay(12) <= 75.0 for _ in range(20))
 
 
 async def test_reconnects_after_csms_drops_without_rebooting(
@@ -269,7 +269,7 @@ async def test_unavailable_logged_once_and_recovery_once(
         await wait_state(engine, ConnectionState.ACCEPTED, timeout=5)
     finally:
         await second.stop()
-    records = [r for r in caplog.records if r.name.endswith("chargepoint")]
+    records = [r for r in caplog.records if r.name.endswith("services.connection")]
     warnings = [r for r in records if r.levelname == "WARNING" and "unavailable" in r.message]
     assert len(warnings) == 1
     assert len([r for r in records if r.levelname == "INFO" and r.message.endswith("is back")]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -337,21 +338,41 @@ async def test_get_and_change_configuration(csms: TestCsms, make_engine: EngineF
         result = await csms.call(call.ChangeConfiguration(key=key, value=value))
         assert result.status == status, (key, value)
     assert engine.config.get("LocalPreAuthorize") == "true"
-    await asyncio.sleep(0.05)
-    saved = await storage.async_load("configuration")
+    # Durable in the journal before each Accepted: no waiting needed.
+    saved = await engine.journal.load_document("configuration")
     assert saved["HeartbeatInterval"] == "42"
     assert saved["LocalPreAuthorize"] == "true"
 
 
-async def test_configuration_survives_restart(csms: TestCsms, make_engine: EngineFactory) -> None:
-    storage = MemoryStorage()
-    engine = await accepted_engine(csms, make_engine, storage=storage)
+async def test_configuration_survives_restart(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "journal.sqlite3")
+    engine = await accepted_engine(csms, make_engine, queue_path=journal)
     await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="15"))
-    await asyncio.sleep(0.05)
     await engine.stop()
-    second = make_engine(csms.url, storage=storage)
+    second = make_engine(csms.url, queue_path=journal)
     await second.start()
     assert second.config.get("MeterValueSampleInterval") == "15"
+
+
+async def test_settings_of_an_older_release_move_into_the_journal(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """Before the journal, configuration and availability lived in the EngineStorage."""
+    storage = MemoryStorage()
+    await storage.async_save("configuration", {"MeterValueSampleInterval": "33"})
+    await storage.async_save("availability", {"0": True, "1": False})
+    journal = str(tmp_path / "journal.sqlite3")
+    engine = make_engine(csms.url, storage=storage, queue_path=journal)
+    await engine.start()
+    assert engine.config.get("MeterValueSampleInterval") == "33"
+    assert not engine.connectors[1].operative
+    await engine.stop()
+    again = make_engine(csms.url, storage=MemoryStorage(), queue_path=journal)
+    await again.start()
+    assert again.config.get("MeterValueSampleInterval") == "33"
+    assert not again.connectors[1].operative
 
 
 async def test_heartbeat_interval_change_applies_at_once(
@@ -391,7 +412,8 @@ async def test_change_availability(csms: TestCsms, make_engine: EngineFactory) -
         after=mark,
     )
     await asyncio.sleep(0.05)
-    assert await storage.async_load("availability") == {"0": False, "1": False, "2": False}
+    saved = await engine.journal.load_document("availability")
+    assert saved == {"0": False, "1": False, "2": False}
 
 
 async def test_unlock_connector_stops_transaction_first(

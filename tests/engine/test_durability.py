@@ -58,7 +58,7 @@ async def configure(csms: TestCsms, **keys: str) -> None:
 
 async def wait_for_queue(engine: ChargePointEngine, count: int, timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
-        while len(engine._tx_queue) < count:
+        while engine.journal.pending < count:
             await asyncio.sleep(0.02)
 
 
@@ -79,7 +79,8 @@ async def test_outage_during_a_transaction_delivers_everything_once_in_order(
         engine.set_reading(1, ENERGY, 1100 + 100 * step)
         await asyncio.sleep(0.9)
     engine.stop_transaction(1)
-    queued = len(engine._tx_queue)
+    await asyncio.sleep(0.1)  # the StopTransaction commit
+    queued = engine.journal.pending
     assert queued >= 4  # MeterValues of the outage + StopTransaction
     reconnect_at = datetime.now().timestamp()
     engine.go_online()
@@ -100,9 +101,10 @@ async def test_outage_during_a_transaction_delivers_everything_once_in_order(
     assert all(s < reconnect_at for s in stamps)  # stamped when measured, not when sent
     assert all(p["transactionId"] == 1 for p in outage)
     async with asyncio.timeout(5):  # the answer to the Stop is on its way back
-        while engine._tx_queue:
+        while engine.journal.pending:
             await asyncio.sleep(0.01)
-    assert await engine.store.count() == 0
+    await engine.journal.flush()
+    assert await engine.journal.count() == 0
 
 
 async def test_offline_start_gets_the_real_id_later(
@@ -193,7 +195,8 @@ async def test_full_queue_thins_meter_values_but_keeps_start_and_stop(
     thinned = [data for kind, data in events if kind == "queue_thinned"]
     assert thinned
     assert engine.messages_thinned >= 1
-    actions = [m.action for m in engine._tx_queue]
+    await asyncio.sleep(0.1)  # the StopTransaction commit
+    actions = [m.action for m in await engine.journal.messages()]
     assert actions[0] == "StartTransaction"
     assert actions[-1] == "StopTransaction"
     engine.go_online()
@@ -248,7 +251,8 @@ async def test_simulated_hour_outage_with_10_s_sampling(
             engine.set_reading(1, ENERGY, energy)
             await asyncio.sleep(0)
     engine.stop_transaction(1)
-    samples = sum(1 for m in engine._tx_queue if m.action == "MeterValues")
+    await asyncio.sleep(0.1)  # the StopTransaction commit
+    samples = sum(1 for m in await engine.journal.messages() if m.action == "MeterValues")
     assert samples >= 359
     engine.go_online()
     stop = await csms.wait_for("StopTransaction", timeout=30)

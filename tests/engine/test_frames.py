@@ -13,8 +13,8 @@ from typing import Any
 import ocpp.messages
 import pytest
 
-from custom_components.ocpp_cp.engine import frames
-from custom_components.ocpp_cp.engine.frames import (
+from custom_components.ocpp_cp.engine.ocpp16 import frames, validation
+from custom_components.ocpp_cp.engine.ocpp16.frames import (
     CSMS_TO_CP_ACTIONS,
     KNOWN_ACTIONS,
     MAX_FRAME_BYTES,
@@ -27,10 +27,9 @@ from custom_components.ocpp_cp.engine.frames import (
     encode_call,
     encode_call_error,
     encode_call_result,
-    load_validators,
     parse_frame,
-    validate,
 )
+from custom_components.ocpp_cp.engine.ocpp16.validation import load_validators, validate
 
 GE = CallErrorCode.GENERIC_ERROR
 FV = CallErrorCode.FORMATION_VIOLATION
@@ -914,16 +913,16 @@ def test_action_sets() -> None:
 def test_load_validators_compiles_every_schema_and_is_idempotent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(frames, "_validators", {})
-    monkeypatch.setattr(frames, "_all_loaded", False)
+    monkeypatch.setattr(validation, "_validators", {})
+    monkeypatch.setattr(validation, "_all_loaded", False)
     calls: list[str] = []
-    real_read = frames._read_schema
+    real_read = validation._read_schema
 
     def counting_read(name: str) -> dict[str, Any] | None:
         calls.append(name)
         return real_read(name)
 
-    monkeypatch.setattr(frames, "_read_schema", counting_read)
+    monkeypatch.setattr(validation, "_read_schema", counting_read)
     threads = [threading.Thread(target=load_validators) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -935,14 +934,14 @@ def test_load_validators_compiles_every_schema_and_is_idempotent(
         for response in (False, True):
             for lenient in (False, True):
                 name = f"{action}Response" if response else action
-                assert frames._validators[name, lenient] is not None, name
+                assert validation._validators[name, lenient] is not None, name
 
 
 def test_lazy_compile_without_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(frames, "_validators", {})
-    monkeypatch.setattr(frames, "_all_loaded", False)
+    monkeypatch.setattr(validation, "_validators", {})
+    monkeypatch.setattr(validation, "_all_loaded", False)
     validate("Heartbeat", {}, response=False, inbound=False)
-    assert set(frames._validators) == {("Heartbeat", False), ("Heartbeat", True)}
+    assert set(validation._validators) == {("Heartbeat", False), ("Heartbeat", True)}
     errors: list[BaseException] = []
 
     def worker() -> None:
@@ -957,7 +956,7 @@ def test_lazy_compile_without_load(monkeypatch: pytest.MonkeyPatch) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert frames._validators["MeterValues", True] is not None
+    assert validation._validators["MeterValues", True] is not None
 
 
 def test_library_settings_untouched() -> None:

@@ -14,23 +14,24 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.ocpp_cp.engine.frames import validate
-from custom_components.ocpp_cp.engine.smart_charging import (
-    PURPOSE_CHARGE_POINT_MAX,
-    PURPOSE_TX,
-    PURPOSE_TX_DEFAULT,
-    ChargingProfile,
-    ChargingProfiles,
+from custom_components.ocpp_cp.engine.charging_limits import (
     Electrical,
     LimitInForce,
     LimitSegment,
     LimitSource,
+)
+from custom_components.ocpp_cp.engine.charging_profile import (
+    PURPOSE_CHARGE_POINT_MAX,
+    PURPOSE_TX,
+    PURPOSE_TX_DEFAULT,
+    ChargingProfile,
     LocalPeriod,
     ProfileError,
-    ProfileLimits,
     SchedulePeriod,
     TransactionContext,
 )
+from custom_components.ocpp_cp.engine.ocpp16.validation import validate
+from custom_components.ocpp_cp.engine.smart_charging import ChargingProfiles, ProfileLimits
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CP_MAX = "charge_point_max"

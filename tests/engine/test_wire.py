@@ -114,7 +114,7 @@ async def test_invalid_answer_from_csms_is_a_failed_call(
         await original(json.dumps(frame))
 
     csms.session.side._send = corrupt
-    from custom_components.ocpp_cp.engine.frames import OcppCallError
+    from custom_components.ocpp_cp.engine.ocpp16.frames import OcppCallError
 
     with pytest.raises(OcppCallError) as err:
         await engine.data_transfer("ocpp_cp", "ping")

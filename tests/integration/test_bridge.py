@@ -171,7 +171,7 @@ async def test_session_driven_by_ha_entities_and_the_csms(
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
-    assert engine._tasks == set()
+    assert engine.ctx.tasks == set()
     assert engine._supervisor is None
     await asyncio.sleep(0.1)
     assert csms.sessions == []  # the connection is closed

@@ -1,6 +1,8 @@
 """OCPP 1.6J charge-point engine: no Home Assistant imports, usable on its own."""
 
 from .chargepoint import ChargePointEngine
+from .charging_limits import LimitInForce, LimitSegment
+from .charging_profile import LocalPeriod
 from .connection import ConnectErrorKind, ConnectionState
 from .hardware import (
     ChargerHardware,
@@ -13,7 +15,6 @@ from .hardware import (
 )
 from .probe import ProbeOutcome, ProbeResult, probe_csms
 from .settings import EngineSettings, SecurityProfile, SettingsError
-from .smart_charging import LimitInForce, LimitSegment, LocalPeriod
 from .storage import EngineStorage, JsonDirectoryStorage, MemoryStorage
 
 __all__ = [

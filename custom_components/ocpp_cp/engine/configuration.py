@@ -218,22 +218,32 @@ class Configuration:
         return known, unknown
 
     def change(self, key: str, value: str) -> tuple[ChangeOutcome, str | None]:
-        """ChangeConfiguration: the outcome, and why when it is not Accepted."""
+        """ChangeConfiguration in memory: the outcome, and why when it is not Accepted."""
+        outcome, why, normalised = self.check(key, value)
+        if outcome == ChangeOutcome.ACCEPTED:
+            self.commit(key, normalised)
+        return outcome, why
+
+    def check(self, key: str, value: str) -> tuple[ChangeOutcome, str | None, str]:
+        """Whether ``value`` may be written, why not, and the form it is stored in."""
         spec = self._specs.get(key)
         if spec is None:
-            return ChangeOutcome.NOT_SUPPORTED, f"unknown key {key}"
+            return ChangeOutcome.NOT_SUPPORTED, f"unknown key {key}", value
         if spec.readonly:
-            return ChangeOutcome.REJECTED, f"{key} is read-only"
+            return ChangeOutcome.REJECTED, f"{key} is read-only", value
         problem = self._check(spec, value, check_support=True)
         if problem is not None:
-            return ChangeOutcome.REJECTED, problem
-        normalised = self._normalise(spec, value)
+            return ChangeOutcome.REJECTED, problem, value
+        return ChangeOutcome.ACCEPTED, None, self._normalise(spec, value)
+
+    def commit(self, key: str, normalised: str) -> None:
+        """Apply a checked value and tell the hooks (once it is durable)."""
+        spec = self._specs[key]
         old = self._values[key]
         self._values[key] = normalised
         if old != normalised or spec.secret:
             for hook in self._hooks:
                 hook(key, normalised)
-        return ChangeOutcome.ACCEPTED, None
 
     def _normalise(self, spec: KeySpec, value: str) -> str:
         if spec.type == KeyType.BOOL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,16 @@ class Transaction:
     offered_amps: float | None = None
     # Meter values for StopTransaction.transactionData (StopTxnSampledData / StopTxnAlignedData).
     transaction_data: list[dict[str, Any]] = field(default_factory=list)
+    # The CSMS refused its StartTransaction every time (see the engine README).
+    start_discarded: bool = False
+    # Committed to the journal with its StartTransaction: only now may the car charge.
+    durable: bool = False
+    # Set once the start commit is over (whether it succeeded or not).
+    start_committed: asyncio.Event = field(default_factory=asyncio.Event)
+    # StartTransaction.req has been sent: status reports of the transaction may follow it.
+    start_on_wire: asyncio.Event = field(default_factory=asyncio.Event)
+    # Its StopTransaction has been produced (in memory); the journal guards it on disk.
+    stopped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .connection import ConnectError, ConnectErrorKind, build_ssl_context, open_connection
-from .frames import OcppCallError, load_validators
-from .rpc import OcppRpc
+from .ocpp16.frames import OcppCallError
+from .ocpp16.rpc import OcppRpc
+from .ocpp16.validation import load_validators
 from .settings import EngineSettings
 
 

@@ -1,7 +1,7 @@
 """The OCPP-J wire on top of the ``ocpp`` library's v16 ChargePoint.
 
-We keep the library's routing (``@on`` handlers collected into ``route_map``), its enums and
-its schemas, and replace the parts that are wrong or slow for a charge point:
+We keep the library's call plumbing, its enums and its schemas, and replace the parts that are
+wrong or slow for a charge point:
 
 * validation runs a compiled schema inline instead of an interpreted one in a thread;
 * CALLERROR codes follow OCPP-J 1.6 (FormationViolation, NotImplemented vs NotSupported);
@@ -9,7 +9,9 @@ its schemas, and replace the parts that are wrong or slow for a charge point:
 * responses are matched to calls by unique id; unknown ids are ignored;
 * follow-up work is spawned through the owner's task tracker, never left untracked.
 
-Handlers take the camelCase payload dict and return a dict or a ``Reply``.
+Handlers (``ocpp16/handlers``, one per CSMS message) take the camelCase payload dict and return
+a dict or a ``Reply``; a handler that changes persistent state returns only once the change is
+durable, so the answer never runs ahead of the journal.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from ocpp.routing import on as library_on
 from ocpp.v16 import ChargePoint as LibraryChargePoint
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -39,18 +40,13 @@ from .frames import (
     encode_call_error,
     encode_call_result,
     parse_frame,
-    validate,
 )
+from .validation import validate
 
 _LOGGER = logging.getLogger(__name__)
 
 type FrameListener = Callable[[str, str], None]
 type Spawner = Callable[[Awaitable[None], str], None]
-
-
-def on[F: Callable[..., Any]](action: str) -> Callable[[F], F]:
-    """The library's ``@on`` route decorator, typed."""
-    return cast(Callable[[F], F], library_on(action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +59,9 @@ class Reply:
 
 class NotConnectedError(ConnectionError):
     """No WebSocket to the CSMS right now."""
+
+
+type Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | Reply]]
 
 
 class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
@@ -82,6 +81,8 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         self._spawn_task = spawn
         self._frame_listener = frame_listener
         self.max_frame_bytes = MAX_FRAME_BYTES
+        # The CSMS messages this charge point answers, by action.
+        self.handlers: dict[str, Handler] = {}
 
     # -- connection -------------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
     @property
     def connected(self) -> bool:
         return self._websocket is not None
+
+    @property
+    def websocket(self) -> ClientConnection | None:
+        return self._websocket
 
     async def receive_loop(self, websocket: ClientConnection) -> None:
         """Route every frame until the connection closes."""
@@ -146,8 +151,7 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
             future.set_result(frame)
 
     async def _handle_call(self, msg: Call) -> None:
-        handlers = self.route_map.get(msg.action, {})
-        handler = handlers.get("_on_action")
+        handler = self.handlers.get(msg.action)
         if handler is None:
             code = (
                 CallErrorCode.NOT_SUPPORTED

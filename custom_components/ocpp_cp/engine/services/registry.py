@@ -1,0 +1,32 @@
+"""The set of services one charge point is made of, as the wire's handlers see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .authorization import AuthorizationService
+from .boot import BootService
+from .configuration import ConfigurationService
+from .connection import ConnectionService
+from .connectors import ConnectorService
+from .context import EngineContext
+from .delivery import TransactionDelivery
+from .limits import LimitService
+from .metering import MeteringService
+from .remote import RemoteService
+from .transactions import TransactionService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    ctx: EngineContext
+    connection: ConnectionService
+    boot: BootService
+    connectors: ConnectorService
+    configuration: ConfigurationService
+    authorization: AuthorizationService
+    transactions: TransactionService
+    delivery: TransactionDelivery
+    metering: MeteringService
+    limits: LimitService
+    remote: RemoteService
