@@ -541,3 +541,68 @@ async def test_freeze_current_offered_and_pinned_meter_interval(
     sample = await csms.wait_for("MeterValues", timeout=3)
     assert sample["meter_value"][0]["sampled_value"][0]["value"] == "32"
     assert engine.limit_amps(engine.connectors[1]) == 10
+
+
+async def test_configuration_keys_match_in_any_case(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Keys are CiString (sections 6.9, 7.17, 7.29); answers use our canonical spelling."""
+    engine = await accepted_engine(csms, make_engine)
+    result = await csms.call(call.ChangeConfiguration(key="ConnectionTimeout", value="45"))
+    assert result.status == "Accepted"
+    assert engine.config.get("ConnectionTimeOut") == "45"
+    got = await csms.call(call.GetConfiguration(key=["connectiontimeout", "NoSuchKey"]))
+    assert got.configuration_key == [{"key": "ConnectionTimeOut", "readonly": False, "value": "45"}]
+    assert got.unknown_key == ["NoSuchKey"]
+
+
+async def test_remote_start_and_stop_are_rejected_while_pending(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Section 4.2: while BootNotification is Pending, no remote start or stop."""
+    csms.boot_answers = [("Pending", 1)]
+    engine = make_engine(csms.url)
+    await engine.start()
+    await wait_state(engine, ConnectionState.PENDING)
+    engine.set_plugged(1, True)
+    start = await csms.call(call.RemoteStartTransaction(id_tag="EARLY", connector_id=1))
+    stop = await csms.call(call.RemoteStopTransaction(transaction_id=1))
+    assert (start.status, stop.status) == ("Rejected", "Rejected")
+    assert engine.connectors[1].pending_id_tag is None
+    await wait_state(engine, ConnectionState.ACCEPTED)  # the retry is Accepted
+    start = await csms.call(call.RemoteStartTransaction(id_tag="LATER", connector_id=1))
+    assert start.status == "Accepted"
+
+
+async def test_local_pre_authorize_sends_no_authorize(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Section 9.1.13: a locally authorised idTag starts without any Authorize.req."""
+    engine = await accepted_engine(csms, make_engine)
+    await csms.call(call.ChangeConfiguration(key="LocalPreAuthorize", value="true"))
+    result = await csms.call(
+        call.SendLocalList(
+            list_version=3,
+            update_type="Full",
+            local_authorization_list=[{"idTag": "LISTED", "idTagInfo": {"status": "Accepted"}}],
+        )
+    )
+    assert result.status == "Accepted"
+    engine.set_plugged(1, True)
+    assert await engine.swipe("LISTED") == "started"
+    await csms.wait_for("StartTransaction")
+    assert csms.actions("Authorize") == []
+
+
+async def test_an_emptied_local_list_has_version_zero(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Section 5.10: after a Full SendLocalList with an empty list, the version is 0."""
+    await accepted_engine(csms, make_engine)
+    item = {"idTag": "A", "idTagInfo": {"status": "Accepted"}}
+    await csms.call(
+        call.SendLocalList(list_version=5, update_type="Full", local_authorization_list=[item])
+    )
+    assert (await csms.call(call.GetLocalListVersion())).list_version == 5
+    await csms.call(call.SendLocalList(list_version=6, update_type="Full"))
+    assert (await csms.call(call.GetLocalListVersion())).list_version == 0

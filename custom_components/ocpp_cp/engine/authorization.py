@@ -66,6 +66,8 @@ class LocalList:
                     entries.pop(item["idTag"].lower(), None)
         if len(entries) > max_length:
             return "Failed"
+        if update_type == "Full" and not entries:
+            version = 0  # section 5.10: an emptied list has version 0
         self.version = version
         self.entries = entries
         return ACCEPTED

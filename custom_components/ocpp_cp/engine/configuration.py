@@ -162,6 +162,8 @@ class Configuration:
         overrides: Mapping[str, str] | None = None,
     ) -> None:
         self._specs = {spec.name: spec for spec in specs}
+        # Keys are CiString (OCPP 1.6 sections 6.9, 7.17, 7.29): matched case-insensitively.
+        self._canonical = {name.lower(): name for name in self._specs}
         self._values = {name: spec.default for name, spec in self._specs.items()}
         self._values.update(overrides or {})
         self._supported_measurands = supported_measurands
@@ -170,8 +172,13 @@ class Configuration:
     def add_hook(self, hook: ChangeHook) -> None:
         self._hooks.append(hook)
 
+    def canonical(self, key: str) -> str | None:
+        """Our spelling of a key the CSMS may have spelled in any case; None if unknown."""
+        return self._canonical.get(key.lower())
+
     def spec(self, key: str) -> KeySpec | None:
-        return self._specs.get(key)
+        name = self.canonical(key)
+        return None if name is None else self._specs[name]
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Load persisted values; anything that no longer validates keeps its default."""
@@ -206,11 +213,12 @@ class Configuration:
         names = keys if keys else list(self._specs)
         known: list[dict[str, Any]] = []
         unknown: list[str] = []
-        for name in names:
-            spec = self._specs.get(name)
-            if spec is None:
-                unknown.append(name)
+        for asked in names:
+            name = self.canonical(asked)
+            if name is None:
+                unknown.append(asked)
                 continue
+            spec = self._specs[name]
             entry: dict[str, Any] = {"key": name, "readonly": spec.readonly}
             if not spec.secret:
                 entry["value"] = self._values[name][:500]
@@ -221,14 +229,15 @@ class Configuration:
         """ChangeConfiguration in memory: the outcome, and why when it is not Accepted."""
         outcome, why, normalised = self.check(key, value)
         if outcome == ChangeOutcome.ACCEPTED:
-            self.commit(key, normalised)
+            self.commit(self.canonical(key) or key, normalised)
         return outcome, why
 
     def check(self, key: str, value: str) -> tuple[ChangeOutcome, str | None, str]:
         """Whether ``value`` may be written, why not, and the form it is stored in."""
-        spec = self._specs.get(key)
+        spec = self.spec(key)
         if spec is None:
             return ChangeOutcome.NOT_SUPPORTED, f"unknown key {key}", value
+        key = spec.name
         if spec.readonly:
             return ChangeOutcome.REJECTED, f"{key} is read-only", value
         problem = self._check(spec, value, check_support=True)

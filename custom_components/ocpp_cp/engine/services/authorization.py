@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -48,9 +47,7 @@ class AuthorizationService:
         online = self.ctx.accepted.is_set()
         known = self.known_status(id_tag)
         if known == ACCEPTED and config.get_bool("LocalPreAuthorize"):
-            if online:
-                self.ctx.spawn(self._refresh(id_tag), "refresh authorization")
-            return True
+            return True  # section 9.1.13: no Authorize.req at all
         if online:
             try:
                 result = await self.ctx.call("Authorize", {"idTag": id_tag})
@@ -65,11 +62,6 @@ class AuthorizationService:
         if known is not None:  # offline, and the tag is known
             return known == ACCEPTED and config.get_bool("LocalAuthorizeOffline")
         return config.get_bool("AllowOfflineTxForUnknownId")
-
-    async def _refresh(self, id_tag: str) -> None:
-        with contextlib.suppress(TimeoutError, NotConnectedError, OcppCallError):
-            result = await self.ctx.call("Authorize", {"idTag": id_tag})
-            self.remember(id_tag, result["idTagInfo"])
 
     def remember(self, id_tag: str, info: dict[str, Any]) -> None:
         if self.ctx.config.get_bool("AuthorizationCacheEnabled"):

@@ -28,12 +28,19 @@ class BootService:
         self._set_state = set_state
         # False until the CSMS accepts us after a (re)boot; a reset sets it back.
         self.booted = False
+        # The last BootNotification answer's status (Pending: no remote start or stop).
+        self.registration: str | None = None
         self.last_heartbeat: float | None = None
         self.csms_time_offset: float | None = None
         self.wake = asyncio.Event()
         self.heartbeat_changed = asyncio.Event()
         # Called once the CSMS has accepted us (logging that it is back).
         self.on_accepted: Callable[[], None] = lambda: None
+
+    @property
+    def pending(self) -> bool:
+        """BootNotification answered Pending (section 4.2): remote start/stop are Rejected."""
+        return self.registration == RegistrationStatus.pending and not self.booted
 
     def payload(self) -> dict[str, Any]:
         settings = self.ctx.settings
@@ -63,6 +70,7 @@ class BootService:
             else:
                 self.note_csms_time(result.get("currentTime"))
                 status = result["status"]
+                self.registration = status
                 retry = int(result.get("interval") or 0) or BOOT_RETRY_DEFAULT
                 if status == RegistrationStatus.accepted:
                     self.apply_interval(int(result.get("interval") or 0))

@@ -59,6 +59,7 @@ class ConfigurationService:
 
     async def change(self, key: str, value: str) -> ChangeOutcome:
         """ChangeConfiguration: the new value is durable before Accepted, applied after."""
+        key = self.ctx.config.canonical(key) or key
         settings = self.ctx.settings
         pinned = {
             "HeartbeatInterval": settings.pinned_heartbeat_interval,

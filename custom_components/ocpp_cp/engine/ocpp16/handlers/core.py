@@ -20,8 +20,8 @@ async def get_configuration(services: Services, payload: dict[str, Any]) -> dict
 
 
 async def change_configuration(services: Services, payload: dict[str, Any]) -> Reply:
-    key, value = payload["key"], payload["value"]
-    outcome = await services.configuration.change(key, value)
+    key = services.ctx.config.canonical(payload["key"]) or payload["key"]
+    outcome = await services.configuration.change(key, payload["value"])
     then = None
     if outcome == "Accepted" and services.configuration.needs_reconnect(key):
         then = services.configuration.on_security_changed
@@ -35,6 +35,8 @@ async def change_availability(services: Services, payload: dict[str, Any]) -> di
 
 
 async def remote_start_transaction(services: Services, payload: dict[str, Any]) -> Reply:
+    if services.boot.pending:
+        return Reply({"status": "Rejected"})
     id_tag: str = payload["idTag"]
     profile_data = payload.get("chargingProfile")
     if profile_data is not None and profile_data.get("chargingProfilePurpose") != PURPOSE_TX:
@@ -55,6 +57,8 @@ async def remote_start_transaction(services: Services, payload: dict[str, Any]) 
 
 
 async def remote_stop_transaction(services: Services, payload: dict[str, Any]) -> Reply:
+    if services.boot.pending:
+        return Reply({"status": "Rejected"})
     wanted = payload["transactionId"]
     connector = services.transactions.running(wanted)
     if connector is None:
