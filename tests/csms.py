@@ -96,8 +96,7 @@ class CsmsSide(LibraryChargePoint):  # type: ignore[misc]
     @on(Action.authorize)
     def on_authorize(self, **kwargs: Any) -> Any:
         self._record("Authorize", **kwargs)
-        status = self.csms.id_tag_status.get(kwargs["id_tag"], "Accepted")
-        return call_result.Authorize(id_tag_info={"status": status})
+        return call_result.Authorize(id_tag_info=self.csms.id_tag_info(kwargs["id_tag"]))
 
     @on(Action.start_transaction)
     async def on_start(self, **kwargs: Any) -> Any:
@@ -105,9 +104,9 @@ class CsmsSide(LibraryChargePoint):  # type: ignore[misc]
         if self.csms.hold_start is not None:
             await self.csms.hold_start.wait()
         self.csms.next_transaction_id += 1
-        status = self.csms.id_tag_status.get(kwargs["id_tag"], "Accepted")
         return call_result.StartTransaction(
-            transaction_id=self.csms.next_transaction_id, id_tag_info={"status": status}
+            transaction_id=self.csms.next_transaction_id,
+            id_tag_info=self.csms.id_tag_info(kwargs["id_tag"]),
         )
 
     @on(Action.stop_transaction)
@@ -158,6 +157,8 @@ class TestCsms:
         self.connected = asyncio.Event()
         self.boot_answers: list[tuple[str, int]] = []
         self.id_tag_status: dict[str, str] = {}
+        # The group (parentIdTag) the CSMS puts an idTag in, answered in its idTagInfo.
+        self.parent_id_tag: dict[str, str] = {}
         self.next_transaction_id = 0
         self.hold_start: asyncio.Event | None = None
         self.expected_password: str | None = None
@@ -166,6 +167,12 @@ class TestCsms:
         self._server: Server | None = None
         self.port = 0
         self.scheme = "ws"
+
+    def id_tag_info(self, id_tag: str) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": self.id_tag_status.get(id_tag, "Accepted")}
+        if id_tag in self.parent_id_tag:
+            info["parentIdTag"] = self.parent_id_tag[id_tag]
+        return info
 
     @classmethod
     async def start(cls, ssl_context: ssl.SSLContext | None = None, port: int = 0) -> TestCsms:

@@ -14,6 +14,19 @@ ACCEPTED = "Accepted"
 EXPIRED = "Expired"
 
 
+def answered_status(info: dict[str, Any]) -> str:
+    """The status of an idTagInfo the CSMS has just sent: it speaks for now, whatever its
+    expiryDate says (an expiryDate equal to now still starts the transaction, like libocpp);
+    expiry governs the cached and listed entries (``effective_status``)."""
+    return str(info.get("status", "Invalid"))
+
+
+def parent_of(info: dict[str, Any] | None) -> str | None:
+    """The group (parentIdTag) an idTagInfo puts its idTag in, if any."""
+    parent = info.get("parentIdTag") if info else None
+    return parent if isinstance(parent, str) and parent else None
+
+
 def effective_status(info: dict[str, Any], now: datetime | None = None) -> str:
     """The idTagInfo's status, or Expired once its expiryDate has passed."""
     status = str(info.get("status", "Invalid"))

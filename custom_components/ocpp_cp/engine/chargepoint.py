@@ -41,6 +41,7 @@ from .services.limits import LimitService
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
+from .services.reservations import ReservationService
 from .services.transactions import TransactionService
 from .settings import EngineSettings, SecurityProfile
 from .smart_charging import ChargingProfiles
@@ -114,7 +115,9 @@ class ChargePointEngine:
         limits = LimitService(ctx, profiles)
         transactions = TransactionService(ctx, connectors, delivery, authorization)
         metering = MeteringService(ctx, limits, transactions)
+        reservations = ReservationService(ctx, connectors)
         transactions.limits, transactions.metering = limits, metering
+        transactions.reservations = reservations
         connectors.on_changed = limits.update_outputs
         limits.refresh = connectors.refresh
         boot = BootService(ctx, self._set_state)
@@ -136,6 +139,7 @@ class ChargePointEngine:
             metering,
             limits,
             remote,
+            reservations,
         )
         self.wire.handlers = build_handlers(self.services)
         config.add_hook(self._on_config_changed)
@@ -154,6 +158,7 @@ class ChargePointEngine:
         s.connectors.restore_availability(await s.configuration.load(DOCUMENT_AVAILABILITY))
         await s.authorization.restore()
         await s.transactions.restore()
+        await s.reservations.restore()
         await s.limits.restore()
         await s.connection.load_tls()
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
@@ -185,6 +190,7 @@ class ChargePointEngine:
         if self.ctx.persisting:  # never lose a state change on its way to disk
             await asyncio.wait(list(self.ctx.persisting), timeout=10)
         await s.metering.stop()
+        s.reservations.stop()
         tasks = list(self.ctx.tasks)
         for task in tasks:
             task.cancel()

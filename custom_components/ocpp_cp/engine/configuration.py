@@ -106,11 +106,12 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         name="SupportedFeatureProfiles",
         type=KeyType.CSL,
-        default="Core,LocalAuthListManagement,RemoteTrigger,SmartCharging",
+        default="Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
         readonly=True,
     ),
     # Local authorization list management profile.
     KeySpec(name="LocalAuthListEnabled", type=KeyType.BOOL, default="true"),
+    KeySpec(name="ReserveConnectorZeroSupported", type=KeyType.BOOL, default="true", readonly=True),
     KeySpec(name="LocalAuthListMaxLength", type=KeyType.INT, default="1000", readonly=True),
     KeySpec(name="SendLocalListMaxLength", type=KeyType.INT, default="500", readonly=True),
     KeySpec(name="SupportedFeatureProfilesMaxLength", type=KeyType.INT, default="6", readonly=True),

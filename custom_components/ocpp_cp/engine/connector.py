@@ -9,6 +9,7 @@ from typing import Any
 from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 
 from .hardware import EvState
+from .reservation import Reservation
 
 
 @dataclass(slots=True)
@@ -29,6 +30,10 @@ class Transaction:
     last_seen: str | None = None
     # Set when StartTransaction.conf did not accept the idTag and the session is kept but paused.
     deauthorized: bool = False
+    # The idTag's group (section 3.10): another idTag of it may stop this transaction.
+    parent_id_tag: str | None = None
+    # The reservation this transaction used (StartTransaction.reservationId).
+    reservation_id: int | None = None
     # Current.Offered at the start, reported all along when the settings freeze it.
     offered_amps: float | None = None
     # Meter values for StopTransaction.transactionData (StopTxnSampledData / StopTxnAlignedData).
@@ -52,6 +57,8 @@ class Transaction:
             "started_at": self.started_at,
             "transaction_id": self.transaction_id,
             "deauthorized": self.deauthorized,
+            "parent_id_tag": self.parent_id_tag,
+            "reservation_id": self.reservation_id,
             "offered_amps": self.offered_amps,
             "last_energy": self.last_energy,
             "last_seen": self.last_seen,
@@ -67,6 +74,8 @@ class Transaction:
             started_at=str(data["started_at"]),
             transaction_id=data.get("transaction_id"),
             deauthorized=bool(data.get("deauthorized", False)),
+            parent_id_tag=data.get("parent_id_tag"),
+            reservation_id=data.get("reservation_id"),
             offered_amps=data.get("offered_amps"),
             last_energy=data.get("last_energy"),
             last_seen=data.get("last_seen"),
@@ -95,6 +104,7 @@ class Connector:
     transaction: Transaction | None = None
     # idTag authorised (remote start or swipe) while waiting for the car to be plugged in.
     pending_id_tag: str | None = None
+    pending_parent_id_tag: str | None = None
     pending_since: float = 0.0
     # The last transaction ended while the cable was still plugged in.
     finishing: bool = False
@@ -104,6 +114,8 @@ class Connector:
     hardware_min_amps: float | None = None
     # Charging paused because the limit in force is 0; the transaction stays open.
     paused: bool = False
+    # ReserveNow for this connector, until it is used, cancelled or expires.
+    reservation: Reservation | None = None
     last_sent_status: str | None = None
     last_sent_error: str | None = None
 
@@ -124,6 +136,8 @@ class Connector:
             return ChargePointStatus.finishing if self.finishing else ChargePointStatus.preparing
         if self.pending_id_tag is not None:
             return ChargePointStatus.preparing
+        if self.reservation is not None:
+            return ChargePointStatus.reserved
         return ChargePointStatus.available
 
     @property

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from ..authorization import ACCEPTED, AuthorizationCache, LocalList, effective_status
+from ..authorization import (
+    ACCEPTED,
+    AuthorizationCache,
+    LocalList,
+    answered_status,
+    effective_status,
+    parent_of,
+)
 from ..ocpp16.frames import OcppCallError
 from ..ocpp16.rpc import NotConnectedError
 from .context import EngineContext
@@ -14,6 +22,13 @@ _LOGGER = logging.getLogger(__name__)
 
 DOCUMENT_AUTH_CACHE = "authorization_cache"
 DOCUMENT_LOCAL_LIST = "local_list"
+
+
+@dataclass(frozen=True, slots=True)
+class IdTagCheck:
+    accepted: bool
+    # The idTag's group (parentIdTag), when the list, the cache or the CSMS named one.
+    parent_id_tag: str | None = None
 
 
 class AuthorizationService:
@@ -28,40 +43,47 @@ class AuthorizationService:
         cache = await journal.load_document(DOCUMENT_AUTH_CACHE)
         self.cache = AuthorizationCache(dict(cache) if isinstance(cache, dict) else {})
 
-    def known_status(self, id_tag: str) -> str | None:
+    def known(self, id_tag: str) -> dict[str, Any] | None:
         """What the local list (first) or the cache say of an idTag, if anything."""
         config = self.ctx.config
         if config.get_bool("LocalAuthListEnabled"):
             listed = self.local_list.lookup(id_tag)
             if listed is not None:
-                return effective_status(listed)
+                return listed
         if config.get_bool("AuthorizationCacheEnabled"):
-            cached = self.cache.lookup(id_tag)
-            if cached is not None:
-                return effective_status(cached)
+            return self.cache.lookup(id_tag)
         return None
 
+    def known_parent(self, id_tag: str) -> str | None:
+        return parent_of(self.known(id_tag))
+
     async def authorize(self, id_tag: str) -> bool:
+        return (await self.check(id_tag)).accepted
+
+    async def check(self, id_tag: str) -> IdTagCheck:
         """Local list / cache (LocalPreAuthorize), Authorize.req online, offline rules otherwise."""
         config = self.ctx.config
-        online = self.ctx.accepted.is_set()
-        known = self.known_status(id_tag)
+        info = self.known(id_tag)
+        known = None if info is None else effective_status(info)
+        parent = parent_of(info)
         if known == ACCEPTED and config.get_bool("LocalPreAuthorize"):
-            return True  # section 9.1.13: no Authorize.req at all
-        if online:
+            return IdTagCheck(True, parent)  # section 9.1.13: no Authorize.req at all
+        if self.ctx.accepted.is_set():
             try:
                 result = await self.ctx.call("Authorize", {"idTag": id_tag})
             except (TimeoutError, NotConnectedError):
                 pass
             except OcppCallError:
-                return False
+                return IdTagCheck(False)
             else:
-                info = result["idTagInfo"]
-                self.remember(id_tag, info)
-                return effective_status(info) == ACCEPTED
+                answer = result["idTagInfo"]
+                self.remember(id_tag, answer)
+                return IdTagCheck(answered_status(answer) == ACCEPTED, parent_of(answer))
         if known is not None:  # offline, and the tag is known
-            return known == ACCEPTED and config.get_bool("LocalAuthorizeOffline")
-        return config.get_bool("AllowOfflineTxForUnknownId")
+            return IdTagCheck(
+                known == ACCEPTED and config.get_bool("LocalAuthorizeOffline"), parent
+            )
+        return IdTagCheck(config.get_bool("AllowOfflineTxForUnknownId"))
 
     def remember(self, id_tag: str, info: dict[str, Any]) -> None:
         if self.ctx.config.get_bool("AuthorizationCacheEnabled"):

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..authorization import ACCEPTED, effective_status
+from ..authorization import ACCEPTED, answered_status, parent_of
 from ..connector import Transaction
 from ..journal import INT64_MAX, INT64_MIN, JournalError, Outbound, StoredMessage
 from ..ocpp16.frames import OcppCallError
@@ -208,6 +208,8 @@ def _confirmed(tx: Transaction, transaction_id: int, result: dict[str, Any]) -> 
     even if we crash before the transaction service has acted on it."""
     document = tx.to_dict()
     document["transaction_id"] = transaction_id
-    if effective_status(result["idTagInfo"]) != ACCEPTED:
+    info = result["idTagInfo"]
+    document["parent_id_tag"] = parent_of(info) or tx.parent_id_tag
+    if answered_status(info) != ACCEPTED:
         document["deauthorized"] = True
     return document

@@ -14,6 +14,7 @@ from .delivery import TransactionDelivery
 from .limits import LimitService
 from .metering import MeteringService
 from .remote import RemoteService
+from .reservations import ReservationService
 from .transactions import TransactionService
 
 
@@ -30,3 +31,4 @@ class Services:
     metering: MeteringService
     limits: LimitService
     remote: RemoteService
+    reservations: ReservationService

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.v16.enums import ReadingContext, Reason
 
-from ..authorization import ACCEPTED, effective_status
+from ..authorization import ACCEPTED, answered_status, parent_of
 from ..connector import Connector, Transaction
 from ..journal import JournalError, Outbound
 from .context import EngineContext, iso
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .delivery import TransactionDelivery
     from .limits import LimitService
     from .metering import MeteringService
+    from .reservations import ReservationService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class TransactionService:
         self.authorization = authorization
         self.limits: LimitService
         self.metering: MeteringService
+        self.reservations: ReservationService
         self.previous_shutdown: dict[str, Any] = {}
         connectors.on_plug_reported = self._resolve_restored
         connectors.on_plug_changed = self._plug_changed
@@ -57,10 +59,18 @@ class TransactionService:
 
     # -- starting ---------------------------------------------------------------------------
 
-    async def begin(self, connector: Connector, id_tag: str) -> None:
-        """Start now: durable with its StartTransaction before the car may charge."""
+    async def begin(
+        self, connector: Connector, id_tag: str, parent_id_tag: str | None = None
+    ) -> bool:
+        """Start now: durable with its StartTransaction before the car may charge.
+
+        False when the connector is taken or reserved for someone else.
+        """
         if connector.transaction is not None:
-            return
+            return False
+        allowed, reservation = self.reservations.admits(connector, id_tag, parent_id_tag)
+        if not allowed:
+            return False
         cid = connector.connector_id
         energy = self.ctx.readings[cid].energy_wh()
         tx = Transaction(
@@ -69,22 +79,22 @@ class TransactionService:
             meter_start=round(energy) if energy is not None else 0,
             started_at=self.ctx.now_stamp(),
         )
+        tx.parent_id_tag = parent_id_tag
         connector.transaction = tx
-        connector.pending_id_tag = None
+        connector.pending_id_tag = connector.pending_parent_id_tag = None
         connector.finishing = False
         self.limits.transaction_starting(connector)
         tx.offered_amps = self.limits.allowed_amps(connector)
         tx.last_energy, tx.last_seen = energy, tx.started_at
-        start = Outbound(
-            str(uuid.uuid4()),
-            "StartTransaction",
-            {
-                "connectorId": cid,
-                "idTag": id_tag,
-                "meterStart": tx.meter_start,
-                "timestamp": tx.started_at,
-            },
-        )
+        payload: dict[str, Any] = {
+            "connectorId": cid,
+            "idTag": id_tag,
+            "meterStart": tx.meter_start,
+            "timestamp": tx.started_at,
+        }
+        if reservation is not None:
+            tx.reservation_id = payload["reservationId"] = reservation.reservation_id
+        start = Outbound(str(uuid.uuid4()), "StartTransaction", payload)
         self.connectors.refresh(connector)  # Preparing ends; charging waits for the commit
         commit = self.ctx.persist(self.ctx.journal.start_transaction(cid, tx.to_dict(), start))
         try:
@@ -98,7 +108,7 @@ class TransactionService:
                 tx.stopped = True
                 self.limits.transaction_ended(connector)
                 self.connectors.refresh(connector)
-            return
+            return False
         tx.durable = True
         tx.start_committed.set()
         self.delivery.transactions[tx.local_id] = tx
@@ -110,9 +120,12 @@ class TransactionService:
             id_tag=id_tag,
             started_at=tx.started_at,
         )
+        if reservation is not None:
+            self.reservations.used(reservation)
         if connector.transaction is tx:
             self.connectors.refresh(connector)
             self.metering.start_sampler(connector)
+        return True
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -200,7 +213,8 @@ class TransactionService:
     async def _start_confirmed(self, tx: Transaction, result: dict[str, Any]) -> None:
         self.limits.transaction_id_known()
         info = result["idTagInfo"]
-        status = effective_status(info)
+        status = answered_status(info)
+        tx.parent_id_tag = parent_of(info) or tx.parent_id_tag
         self.authorization.remember(tx.id_tag, info)
         self.ctx.emit(
             "transaction",
@@ -314,7 +328,10 @@ class TransactionService:
     def _plug_changed(self, connector: Connector, plugged: bool) -> None:
         if plugged:
             if connector.pending_id_tag is not None and connector.transaction is None:
-                self.ctx.spawn(self.begin(connector, connector.pending_id_tag), "start on plug")
+                start = self.begin(
+                    connector, connector.pending_id_tag, connector.pending_parent_id_tag
+                )
+                self.ctx.spawn(start, "start on plug")
             return
         if connector.transaction is not None and self.ctx.config.get_bool(
             "StopTransactionOnEVSideDisconnect"
@@ -330,27 +347,45 @@ class TransactionService:
             _LOGGER.exception("Unlocking connector %s failed", connector_id)
 
     async def swipe(self, id_tag: str) -> str:
-        """An RFID card at the reader: stop the session it started, or start one."""
-        for connector in self.ctx.connectors.values():
+        """An RFID card at the reader: stop the session it (or its group) started, or start one.
+
+        Section 3.10: another idTag stops a transaction when its parentIdTag (from the local
+        list, the cache or Authorize.conf) is the transaction's.
+        """
+        connectors = self.ctx.connectors.values()
+        for connector in connectors:
             tx = connector.transaction
-            if tx is not None and tx.id_tag == id_tag:
+            if tx is not None and tx.id_tag.lower() == id_tag.lower():
                 self.end(connector, Reason.local)
                 return "stopped"
-        target = self.pick_connector(None)
+        running = [c for c in connectors if c.transaction is not None]
+        if not running and self.pick_connector(None) is None:
+            return "no_connector"
+        check = await self.authorization.check(id_tag)
+        group = check.parent_id_tag.lower() if check.parent_id_tag else None
+        for connector in running:
+            tx = connector.transaction
+            if check.accepted and group and tx and (tx.parent_id_tag or "").lower() == group:
+                self.end(connector, Reason.local)
+                return "stopped"
+        target = self.pick_connector(None, id_tag, check.parent_id_tag)
         if target is None:
             return "no_connector"
-        if not await self.authorization.authorize(id_tag):
+        if not check.accepted:
             return "rejected"
-        return await self._start_or_wait(target, id_tag)
+        return await self._start_or_wait(target, id_tag, check.parent_id_tag)
 
     async def start_local(self, connector_id: int, id_tag: str) -> str:
         """A local start (HA service, button): authorise, then start or wait for the plug."""
         connector = self.ctx.connector(connector_id)
         if not connector.may_start():
             return "busy"
-        if not await self.authorization.authorize(id_tag):
+        check = await self.authorization.check(id_tag)
+        if not check.accepted:
             return "rejected"
-        return await self._start_or_wait(connector, id_tag)
+        if not self.reservations.admits(connector, id_tag, check.parent_id_tag)[0]:
+            return "reserved"
+        return await self._start_or_wait(connector, id_tag, check.parent_id_tag)
 
     def stop_local(self, connector_id: int, reason: Reason | str = Reason.local) -> bool:
         connector = self.ctx.connector(connector_id)
@@ -359,50 +394,62 @@ class TransactionService:
         self.end(connector, Reason(reason))
         return True
 
-    def pick_connector(self, connector_id: int | None) -> Connector | None:
+    def pick_connector(
+        self, connector_id: int | None, id_tag: str | None = None, parent: str | None = None
+    ) -> Connector | None:
+        """A connector ``id_tag`` may start on (its reservations allowing), if any."""
+
+        def admitted(connector: Connector) -> bool:
+            return id_tag is None or self.reservations.admits(connector, id_tag, parent)[0]
+
         if connector_id is not None:
             connector = self.ctx.connectors.get(connector_id)
             if connector is None or not connector.may_start() or connector_id == 0:
                 return None
-            return connector
+            return connector if admitted(connector) else None
         free = [
-            c for c in self.ctx.connectors.values() if c.may_start() and c.pending_id_tag is None
+            c
+            for c in self.ctx.connectors.values()
+            if c.may_start() and c.pending_id_tag is None and admitted(c)
         ]
         plugged = [c for c in free if c.plugged]
         candidates = plugged or free
         return candidates[0] if candidates else None
 
-    async def _start_or_wait(self, connector: Connector, id_tag: str) -> str:
+    async def _start_or_wait(self, connector: Connector, id_tag: str, parent: str | None) -> str:
         if connector.plugged:
-            await self.begin(connector, id_tag)
-            return "started"
-        self.hold_for(connector, id_tag)
+            started = await self.begin(connector, id_tag, parent)
+            return "started" if started else "rejected"
+        self.hold_for(connector, id_tag, parent)
         self.ctx.spawn(self.expire_pending(connector, connector.pending_since), "timeout")
         return "waiting_for_plug"
 
-    def hold_for(self, connector: Connector, id_tag: str) -> None:
+    def hold_for(self, connector: Connector, id_tag: str, parent: str | None = None) -> None:
         """Keep the connector for ``id_tag`` until the car is plugged in or ConnectionTimeOut."""
         connector.pending_id_tag = id_tag
+        connector.pending_parent_id_tag = parent
         connector.pending_since = time.monotonic()
         self.connectors.refresh(connector)
 
     async def expire_pending(self, connector: Connector, since: float) -> None:
         await asyncio.sleep(self.ctx.config.get_int("ConnectionTimeOut"))
         if connector.pending_id_tag is not None and connector.pending_since == since:
-            connector.pending_id_tag = None
+            connector.pending_id_tag = connector.pending_parent_id_tag = None
             self.connectors.refresh(connector)
 
     async def remote_start(self, connector: Connector, id_tag: str) -> None:
         """After RemoteStartTransaction was Accepted: authorise if so configured, then start."""
         since = connector.pending_since
-        if self.ctx.config.get_bool("AuthorizeRemoteTxRequests") and not (
-            await self.authorization.authorize(id_tag)
-        ):
-            connector.pending_id_tag = None
-            self.connectors.refresh(connector)
-            return
+        parent = connector.pending_parent_id_tag
+        if self.ctx.config.get_bool("AuthorizeRemoteTxRequests"):
+            check = await self.authorization.check(id_tag)
+            if not check.accepted:
+                connector.pending_id_tag = None
+                self.connectors.refresh(connector)
+                return
+            parent = connector.pending_parent_id_tag = check.parent_id_tag or parent
         if connector.plugged:
-            await self.begin(connector, id_tag)
+            await self.begin(connector, id_tag, parent)
         else:
             await self.expire_pending(connector, since)
 

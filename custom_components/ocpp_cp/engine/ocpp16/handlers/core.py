@@ -42,14 +42,15 @@ async def remote_start_transaction(services: Services, payload: dict[str, Any]) 
     if profile_data is not None and profile_data.get("chargingProfilePurpose") != PURPOSE_TX:
         return Reply({"status": "Rejected"})
     transactions = services.transactions
-    connector = transactions.pick_connector(payload.get("connectorId"))
+    parent = services.authorization.known_parent(id_tag)
+    connector = transactions.pick_connector(payload.get("connectorId"), id_tag, parent)
     if connector is None:
         return Reply({"status": "Rejected"})
     try:
         services.limits.hold_profile(connector.connector_id, profile_data)
     except ProfileError:
         return Reply({"status": "Rejected"})
-    transactions.hold_for(connector, id_tag)  # reserve it until the follow-up runs
+    transactions.hold_for(connector, id_tag, parent)  # hold it until the follow-up runs
     services.ctx.emit(
         "csms_request", kind="remote_start", connector_id=connector.connector_id, id_tag=id_tag
     )
