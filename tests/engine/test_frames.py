@@ -542,6 +542,9 @@ def test_invalid_payloads(
 ) -> None:
     with pytest.raises(OcppCallError) as info:
         validate(action, payload, response=response, inbound=inbound)
+    if inbound and not response and code != CallErrorCode.NOT_IMPLEMENTED:
+        # A CSMS CALL that breaks its schema: libocpp's and the test tools' reading.
+        code = CallErrorCode.FORMATION_VIOLATION
     assert info.value.code == code
     assert type(info.value.code) is str
     assert text in info.value.description
@@ -604,6 +607,9 @@ def test_multiple_of_tolerance_boundaries() -> None:
     for bad in (21.45, 21.41, 0.05, 1e-5, 6553.55):
         with pytest.raises(OcppCallError) as info:
             validate("SetChargingProfile", _set_profile(bad), response=False, inbound=True)
+        assert info.value.code == CallErrorCode.FORMATION_VIOLATION  # a CSMS CALL
+        with pytest.raises(OcppCallError) as info:
+            validate("SetChargingProfile", _set_profile(bad), response=False, inbound=False)
         assert info.value.code == PCV
 
 

@@ -331,6 +331,10 @@ def validate(action: str, payload: Any, *, response: bool, inbound: bool) -> Non
         validator.check(payload)
     except fastjsonschema.JsonSchemaValueException as err:
         code = _RULE_CODES.get(err.rule or "", CallErrorCode.FORMATION_VIOLATION)
+        if inbound and not response:
+            # A CSMS CALL that breaks its schema: FormationViolation, as libocpp and the
+            # conformance tools read the OCPP-J table (the finer codes describe our own).
+            code = CallErrorCode.FORMATION_VIOLATION
         raise OcppCallError(code, _describe(err, inbound)) from None
     except (TypeError, ValueError, RecursionError) as err:
         # Only reachable with non-JSON Python objects (e.g. odd dict keys) handed in by us.
@@ -338,4 +342,9 @@ def validate(action: str, payload: Any, *, response: bool, inbound: bool) -> Non
             CallErrorCode.FORMATION_VIOLATION, f"payload cannot be validated: {type(err).__name__}"
         ) from None
     if validator.multiple_of:
-        _check_multiple_of(payload, validator.multiple_of)
+        try:
+            _check_multiple_of(payload, validator.multiple_of)
+        except OcppCallError as err:
+            if inbound and not response:
+                raise OcppCallError(CallErrorCode.FORMATION_VIOLATION, err.description) from None
+            raise
