@@ -54,6 +54,7 @@ async def test_boot_accepted_announces_every_connector(
         "charge_point_vendor": "ocpp_cp",
         "charge_point_model": "ocpp_cp",
         "charge_point_serial_number": "SN-1",
+        "charge_box_serial_number": "SN-1",
         "firmware_version": "1.2",
     }
     statuses = {p["connector_id"]: p["status"] for p in csms.actions("StatusNotification")}
@@ -606,3 +607,28 @@ async def test_an_emptied_local_list_has_version_zero(
     assert (await csms.call(call.GetLocalListVersion())).list_version == 5
     await csms.call(call.SendLocalList(list_version=6, update_type="Full"))
     assert (await csms.call(call.GetLocalListVersion())).list_version == 0
+
+
+async def test_availability_change_waits_for_a_connector_being_prepared(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Like libocpp: Preparing (plugged, no transaction yet) answers Scheduled."""
+    engine = await accepted_engine(csms, make_engine)
+    engine.set_plugged(1, True)
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
+    result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
+    assert result.status == "Scheduled"
+    assert engine.connectors[1].operative
+    mark = len(csms.received)
+    engine.set_plugged(1, False)
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Unavailable", after=mark)
+    assert not engine.connectors[1].operative
+
+
+async def test_boot_carries_both_serial_number_fields(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    await accepted_engine(csms, make_engine, serial_number="SN-42")
+    (boot,) = csms.actions("BootNotification")
+    assert boot["charge_point_serial_number"] == "SN-42"
+    assert boot["charge_box_serial_number"] == "SN-42"

@@ -49,6 +49,20 @@ from .storage import EngineStorage
 
 _LOGGER = logging.getLogger(__name__)
 
+# Compiled at start; the schemas of CSMS messages are compiled when first received.
+SENT_ACTIONS = (
+    "Authorize",
+    "BootNotification",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+)
+
 __all__ = ["ChargePointEngine", "EngineListener", "local_time_zone"]
 
 
@@ -152,7 +166,7 @@ class ChargePointEngine:
     async def start(self) -> None:
         """Restore persisted state from the journal and start connecting; returns at once."""
         s = self.services
-        await asyncio.get_running_loop().run_in_executor(None, load_validators)
+        await asyncio.get_running_loop().run_in_executor(None, load_validators, SENT_ACTIONS)
         await self._open_journal()
         await s.configuration.restore()
         s.connectors.restore_availability(await s.configuration.load(DOCUMENT_AVAILABILITY))

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     document TEXT NOT NULL,
     ended INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS messages_by_transaction ON messages (tx_local_id);
 CREATE TABLE IF NOT EXISTS documents (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -145,6 +146,8 @@ class Journal:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending_deletes: list[int] = []
+        # Ended transactions whose StopTransaction was acknowledged: pruned at the next flush.
+        self._finished: list[int] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
         self._closed = False
@@ -160,6 +163,8 @@ class Journal:
         )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # A small page cache: the backlog is read once, in order; 256 KiB is plenty.
+        db.execute("PRAGMA cache_size=-256")
         return db
 
     def _open(self) -> int:
@@ -399,9 +404,14 @@ class Journal:
         found, _ = await self.page(0, -1)
         return found
 
-    def acknowledge(self, seq: int) -> None:
-        """The CSMS answered: remove the message (grouped with others, see module docstring)."""
+    def acknowledge(self, seq: int, finished_local_id: int | None = None) -> None:
+        """The CSMS answered: remove the message (grouped with others, see module docstring).
+
+        ``finished_local_id``: the message was its transaction's last (StopTransaction).
+        """
         self._pending_deletes.append(seq)
+        if finished_local_id is not None:
+            self._finished.append(finished_local_id)
         self.pending -= 1
         if len(self._pending_deletes) >= DELETE_BATCH:
             asyncio.get_running_loop().create_task(self.flush())
@@ -416,6 +426,7 @@ class Journal:
             self._flush_handle.cancel()
             self._flush_handle = None
         batch, self._pending_deletes = self._pending_deletes, []
+        finished, self._finished = self._finished, []
         if not batch or self._closed or not self._opened:
             return
 
@@ -423,10 +434,13 @@ class Journal:
             # One statement: executemany would hand the GIL back and forth once per row.
             marks = ",".join("?" * len(batch))
             db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", batch)
-            db.execute(
-                "DELETE FROM transactions WHERE ended = 1 AND local_id NOT IN "
-                "(SELECT tx_local_id FROM messages WHERE tx_local_id IS NOT NULL)"
-            )
+            if finished:
+                marks = ",".join("?" * len(finished))
+                db.execute(
+                    f"DELETE FROM transactions WHERE ended = 1 AND local_id IN ({marks}) "
+                    "AND NOT EXISTS (SELECT 1 FROM messages WHERE tx_local_id = local_id)",
+                    finished,
+                )
 
         await self._call(work, atomic=True)
 

@@ -17,6 +17,7 @@ durable, so the answer never runs ahead of the journal.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,7 @@ from .frames import (
     encode_call_result,
     parse_frame,
 )
-from .validation import validate
+from .validation import ensure_validators, validate
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
             )
             return
         try:
+            await ensure_validators(msg.action)
             validate(msg.action, msg.payload, response=False, inbound=True)
             answer = await handler(msg.payload)
         except OcppCallError as err:
@@ -208,15 +210,25 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         Raises OcppCallError for a CALLERROR (or an answer that breaks the schema),
         TimeoutError when no answer comes, NotConnectedError when offline.
         """
+        await ensure_validators(action)
         validate(action, payload, response=False, inbound=False)
+        call_id = unique_id or str(uuid.uuid4())
+        return await self._call(action, call_id, encode_call(call_id, action, payload))
+
+    async def call_encoded(self, action: str, unique_id: str, payload_text: str) -> dict[str, Any]:
+        """Like ``call_action`` for a payload validated and serialised when it was stored
+        (transaction messages from the journal): spliced into the frame as it is."""
+        frame = f"[2,{json.dumps(unique_id)},{json.dumps(action)},{payload_text}]"
+        return await self._call(action, unique_id, frame)
+
+    async def _call(self, action: str, call_id: str, frame: str) -> dict[str, Any]:
         async with self._call_lock:
-            call_id = unique_id or str(uuid.uuid4())
             future: asyncio.Future[CallResult | CallError] = (
                 asyncio.get_running_loop().create_future()
             )
             self._pending[call_id] = future
             try:
-                await self._send(encode_call(call_id, action, payload))
+                await self._send(frame)
                 async with asyncio.timeout(self._response_timeout):
                     answer = await future
             finally:

@@ -50,6 +50,8 @@ class BootService:
         }
         if settings.serial_number:
             payload["chargePointSerialNumber"] = settings.serial_number[:25]
+            # The deprecated field too: SteVe and OCTT-style tools read it (libocpp sends both).
+            payload["chargeBoxSerialNumber"] = settings.serial_number[:25]
         if settings.firmware_version:
             payload["firmwareVersion"] = settings.firmware_version[:50]
         return payload

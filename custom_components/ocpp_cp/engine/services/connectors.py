@@ -66,6 +66,8 @@ class ConnectorService:
         if not plugged:
             connector.ev_state = EvState.IDLE
         self.on_plug_changed(connector, plugged)
+        if not plugged and connector.transaction is None:
+            self.apply_scheduled(connector)  # the session being prepared is over
         self.refresh(connector)
 
     def set_ev_state(self, connector_id: int, state: EvState) -> None:
@@ -183,7 +185,8 @@ class ConnectorService:
     async def change_availability(self, connector_id: int, operative: bool) -> str | None:
         """ChangeAvailability: Accepted or Scheduled once durable; None for no such connector.
 
-        A connector with a transaction (or being prepared for one) changes when it ends.
+        A connector with a transaction, or being prepared for one (Preparing: plugged or
+        authorised, no transaction yet), changes when that ends, like libocpp.
         """
         if connector_id not in self.ctx.connectors:
             return None
@@ -195,7 +198,10 @@ class ConnectorService:
         now: dict[int, bool] = {}
         scheduled: list[Connector] = []
         for connector in targets:
-            if connector.transaction is not None:
+            busy = connector.transaction is not None or (
+                connector.connector_id > 0 and connector.status() == ChargePointStatus.preparing
+            )
+            if busy and connector.operative != operative:
                 scheduled.append(connector)
             else:
                 now[connector.connector_id] = operative

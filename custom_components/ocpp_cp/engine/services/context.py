@@ -31,6 +31,10 @@ class Wire(Protocol):
         self, action: str, payload: dict[str, Any], *, unique_id: str | None = None
     ) -> dict[str, Any]: ...
 
+    async def call_encoded(
+        self, action: str, unique_id: str, payload_text: str
+    ) -> dict[str, Any]: ...
+
 
 def iso(ts: float) -> str:
     """RFC 3339 UTC with milliseconds, the form every CSMS parses."""
@@ -142,14 +146,13 @@ class EngineContext:
             raise ConnectionError("no wire")
         return await wire.call_action(action, payload)
 
-    async def call_with_id(
-        self, action: str, payload: dict[str, Any], unique_id: str
-    ) -> dict[str, Any]:
-        """A transaction message: resent with the same unique id until it is settled."""
+    async def call_stored(self, action: str, unique_id: str, payload_text: str) -> dict[str, Any]:
+        """A transaction message from the journal, validated when it was stored: resent with
+        the same unique id until it is settled."""
         wire = self.wire
         if wire is None:
             raise ConnectionError("no wire")
-        return await wire.call_action(action, payload, unique_id=unique_id)
+        return await wire.call_encoded(action, unique_id, payload_text)
 
     async def every(
         self,

@@ -53,12 +53,20 @@ class TransactionDelivery:
 
     # -- what is waiting --------------------------------------------------------------------
 
+    def _settled(self, message: StoredMessage, tx: Transaction | None) -> None:
+        """Delivered (or given up): remove it; a StopTransaction ends its transaction's row."""
+        if message.action == STOP and tx is not None:
+            self.transactions.pop(tx.local_id, None)
+            self.ctx.journal.acknowledge(message.seq, tx.local_id)
+        else:
+            self.ctx.journal.acknowledge(message.seq)
+
     def appended(self, seq: int, message: Outbound, local_id: int | None) -> None:
         """A commit added a message: hand it to the sender without reading it back."""
         self.idle.clear()
         if seq <= self._loaded_through:
-            pass
-        elif self._complete and len(self._buffer) < PAGE:
+            pass  # already read from disk
+        elif self._complete and seq == self._loaded_through + 1 and len(self._buffer) < PAGE:
             self._buffer.append(
                 StoredMessage(seq, message.unique_id, message.action, message.text, local_id, 0)
             )
@@ -130,16 +138,16 @@ class TransactionDelivery:
 
     async def _deliver(self, message: StoredMessage) -> None:
         tx = self.transactions.get(message.tx_local_id) if message.tx_local_id else None
-        payload = message.payload
+        text = message.payload_text
         if message.action != START and tx is not None:
             if tx.transaction_id is not None:
-                payload["transactionId"] = tx.transaction_id
+                text = _with_transaction_id(text, tx.transaction_id)
             elif message.action == STOP:
-                payload["transactionId"] = UNNUMBERED_TRANSACTION_ID
+                text = _with_transaction_id(text, UNNUMBERED_TRANSACTION_ID)
         if message.action == START and tx is not None:
             tx.start_on_wire.set()  # the call below takes the wire lock before any status
         try:
-            result = await self.ctx.call_with_id(message.action, payload, message.unique_id)
+            result = await self.ctx.call_stored(message.action, message.unique_id, text)
             if message.action == START and tx is not None:
                 transaction_id = _transaction_id(result)
                 await self.ctx.journal.confirm_start(
@@ -161,9 +169,7 @@ class TransactionDelivery:
             await asyncio.sleep(5)
             return
         self._buffer.popleft()
-        self.ctx.journal.acknowledge(message.seq)
-        if message.action == STOP and tx is not None:
-            self.transactions.pop(tx.local_id, None)
+        self._settled(message, tx)
 
     async def _failed_attempt(
         self, message: StoredMessage, tx: Transaction | None, err: Exception
@@ -189,9 +195,14 @@ class TransactionDelivery:
             await self.on_start_discarded(tx)
             return
         self._buffer.popleft()
-        self.ctx.journal.acknowledge(message.seq)
-        if message.action == STOP and tx is not None:
-            self.transactions.pop(tx.local_id, None)
+        self._settled(message, tx)
+
+
+def _with_transaction_id(text: str, transaction_id: int) -> str:
+    """Add ``transactionId`` to a stored JSON object without parsing it again."""
+    body = text.rstrip()[:-1].rstrip()  # without the closing brace
+    separator = "" if body == "{" else ","
+    return f'{body}{separator}"transactionId":{int(transaction_id)}}}'
 
 
 def _transaction_id(result: dict[str, Any]) -> int:

@@ -7,18 +7,17 @@ import contextlib
 import logging
 import math
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ocpp.v16.enums import ReadingContext
 
 from ..connector import Connector
-from ..journal import Outbound
 from ..meter import sampled_values
 from ..ocpp16.frames import OcppCallError
 from ..ocpp16.rpc import NotConnectedError
 from .context import EngineContext
+from .transactions import message as transaction_message
 
 if TYPE_CHECKING:
     from .limits import LimitService
@@ -105,8 +104,7 @@ class MeteringService:
             )
             message = None
             if values:
-                message = Outbound(
-                    str(uuid.uuid4()),
+                message = transaction_message(
                     "MeterValues",
                     {
                         "connectorId": connector.connector_id,
@@ -150,9 +148,7 @@ class MeteringService:
                 "meterValue": [{"timestamp": stamp, "sampledValue": values}],
             }
             if tx is not None:
-                await self.transactions.record(
-                    tx, Outbound(str(uuid.uuid4()), "MeterValues", payload)
-                )
+                await self.transactions.record(tx, transaction_message("MeterValues", payload))
             else:
                 with contextlib.suppress(TimeoutError, OcppCallError, NotConnectedError):
                     await self.ctx.call("MeterValues", payload)

@@ -19,6 +19,8 @@ from ocpp.v16.enums import ReadingContext, Reason
 from ..authorization import ACCEPTED, answered_status, parent_of
 from ..connector import Connector, Transaction
 from ..journal import JournalError, Outbound
+from ..ocpp16.frames import OcppCallError
+from ..ocpp16.validation import validate
 from .context import EngineContext, iso
 
 if TYPE_CHECKING:
@@ -32,6 +34,20 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 DOCUMENT_SHUTDOWN = "shutdown"
+
+
+def message(action: str, payload: dict[str, Any]) -> Outbound:
+    """A transaction message, checked against its schema once, before it is stored (it is
+    sent from the journal as stored). One that fails is a bug of ours: logged, and still
+    kept, because billing data is better late than lost."""
+    check = dict(payload)
+    if action != "StartTransaction":
+        check.setdefault("transactionId", 0)  # added when it is sent
+    try:
+        validate(action, check, response=False, inbound=False)
+    except OcppCallError as err:
+        _LOGGER.error("Our %s breaks the schema: %s", action, err.description)  # noqa: TRY400
+    return Outbound(str(uuid.uuid4()), action, payload)
 
 
 class TransactionService:
@@ -94,7 +110,7 @@ class TransactionService:
         }
         if reservation is not None:
             tx.reservation_id = payload["reservationId"] = reservation.reservation_id
-        start = Outbound(str(uuid.uuid4()), "StartTransaction", payload)
+        start = message("StartTransaction", payload)
         self.connectors.refresh(connector)  # Preparing ends; charging waits for the commit
         commit = self.ctx.persist(self.ctx.journal.start_transaction(cid, tx.to_dict(), start))
         try:
@@ -172,7 +188,7 @@ class TransactionService:
         await tx.start_committed.wait()
         if not tx.durable:
             return
-        stop = Outbound(str(uuid.uuid4()), "StopTransaction", payload)
+        stop = message("StopTransaction", payload)
         try:
             seq = await self.ctx.journal.stop_transaction(tx.local_id, tx.to_dict(), stop)
         except JournalError as err:
@@ -435,6 +451,8 @@ class TransactionService:
         await asyncio.sleep(self.ctx.config.get_int("ConnectionTimeOut"))
         if connector.pending_id_tag is not None and connector.pending_since == since:
             connector.pending_id_tag = connector.pending_parent_id_tag = None
+            if not connector.plugged:
+                self.connectors.apply_scheduled(connector)
             self.connectors.refresh(connector)
 
     async def remote_start(self, connector: Connector, id_tag: str) -> None:
