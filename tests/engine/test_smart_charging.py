@@ -393,10 +393,8 @@ def test_relative_profile_runs_from_the_transaction_start() -> None:
     transaction = TransactionContext(None, z("06-01T10:00"))
     store.install(make(0, 1, PURPOSE_TX_DEFAULT, [(0, 10)], start=z("06-01T08:00")), None)
     store.install(
-        make(
-            1, 2, PURPOSE_TX, [(0, 6), (1800, 16)], kind="Relative", duration=3600, transaction_id=5
-        ),
-        transaction,  # the CSMS has not answered StartTransaction yet: any id is accepted
+        make(1, 2, PURPOSE_TX, [(0, 6), (1800, 16)], kind="Relative", duration=3600),
+        transaction,  # the CSMS has not answered StartTransaction yet: no transactionId given
     )
     assert schedule_rows(store, 1, z("06-01T10:10"), 1, transaction=transaction) == [
         (z("06-01T10:10"), z("06-01T10:30"), 6.0, None, TX, 2),
@@ -513,7 +511,7 @@ def test_composite_in_amps_and_watts() -> None:
         "startSchedule": "2026-06-01T10:00:00Z",
         "chargingRateUnit": "A",
         "chargingSchedulePeriod": [
-            {"startPeriod": 0, "limit": 6.0},
+            {"startPeriod": 0, "limit": 6.0, "numberPhases": 3},  # none given: the wired 3
             {"startPeriod": 3600, "limit": 6.0, "numberPhases": 1},
             {"startPeriod": 7200, "limit": 6.0, "numberPhases": 3},
         ],
@@ -523,15 +521,19 @@ def test_composite_in_amps_and_watts() -> None:
     )
     assert watts["chargingRateUnit"] == "W"
     assert watts["chargingSchedulePeriod"] == [
-        {"startPeriod": 0, "limit": 22080.0},  # hardware 32 A x 230 V x 3
-        {"startPeriod": 3600, "limit": 4140.0},
+        {"startPeriod": 0, "limit": 22080.0, "numberPhases": 3},  # hardware 32 A x 230 V x 3
+        {"startPeriod": 3600, "limit": 4140.0, "numberPhases": 3},
         {"startPeriod": 7200, "limit": 4140.0, "numberPhases": 1},
         {"startPeriod": 10800, "limit": 4140.0, "numberPhases": 3},
     ]
     one_phase = watt_store(1).composite(
         1, z("06-01T10:00"), 3600, "W", transaction=None, hardware_max_amps=32
     )
-    assert one_phase["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 4140.0}]
+    # Wired for one phase: numberPhases 1 when none is given. The period with numberPhases 1
+    # at 3600 s starts at the end instant (included) and merges: same value, same phases.
+    assert one_phase["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 4140.0, "numberPhases": 1}
+    ]
     for schedule in (amps, watts, one_phase):
         check_composite_schema(schedule)
 
@@ -548,16 +550,16 @@ def test_composite_of_an_amp_profile_in_watts_and_rounding() -> None:
     )
     watts = store.composite(1, z("06-01T10:00"), 1800, "W", transaction=None, hardware_max_amps=32)
     assert watts["chargingSchedulePeriod"] == [
-        {"startPeriod": 0, "limit": 11040.0},  # 16 A x 230 V x 3
-        {"startPeriod": 600, "limit": 22080.0},  # 11000 A capped by the 32 A hardware
-        {"startPeriod": 1200, "limit": 11000.0},
+        {"startPeriod": 0, "limit": 11040.0, "numberPhases": 3},  # 16 A x 230 V x 3
+        {"startPeriod": 600, "limit": 22080.0, "numberPhases": 3},  # 11000 A, 32 A hardware
+        {"startPeriod": 1200, "limit": 11000.0, "numberPhases": 3},
     ]
     amps = store.composite(1, z("06-01T10:00"), 1800, None, transaction=None, hardware_max_amps=32)
     assert amps["chargingRateUnit"] == "A"
     assert amps["chargingSchedulePeriod"] == [
-        {"startPeriod": 0, "limit": 16.0},
-        {"startPeriod": 600, "limit": 32.0},
-        {"startPeriod": 1200, "limit": 15.9},  # 11000 / 690 = 15.94
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+        {"startPeriod": 600, "limit": 32.0, "numberPhases": 3},
+        {"startPeriod": 1200, "limit": 15.9, "numberPhases": 3},  # 11000 / 690 = 15.94
     ]
     check_composite_schema(watts)
     check_composite_schema(amps)
@@ -590,8 +592,8 @@ def test_composite_whole_seconds_and_merging() -> None:
         "startSchedule": "2026-06-01T09:59:59Z",
         "chargingRateUnit": "A",
         "chargingSchedulePeriod": [
-            {"startPeriod": 0, "limit": 32.0},
-            {"startPeriod": 1, "limit": 6.0},  # the change at 10:00:00.4
+            {"startPeriod": 0, "limit": 32.0, "numberPhases": 1},  # wired for one phase
+            {"startPeriod": 1, "limit": 6.0, "numberPhases": 1},  # the change at 10:00:00.4
         ],
     }
     # Two changes in one second: the last one wins.
@@ -600,7 +602,9 @@ def test_composite_whole_seconds_and_merging() -> None:
         None,
     )
     schedule = store.composite(1, z("06-01T10:00"), 5, "A", transaction=None, hardware_max_amps=32)
-    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 8.0}]
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 8.0, "numberPhases": 1}
+    ]
     # Equal values merge across a change of source; zero duration still gives the limit.
     store.clear()
     store.install(make(0, 3, PURPOSE_CHARGE_POINT_MAX, [(0, 16)], start=z("06-01T10:00")), None)
@@ -608,9 +612,13 @@ def test_composite_whole_seconds_and_merging() -> None:
     schedule = store.composite(
         1, z("06-01T09:30"), 3600, "A", transaction=None, hardware_max_amps=32
     )
-    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16.0}]
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 1}
+    ]
     schedule = store.composite(1, z("06-01T09:30"), 0, "W", transaction=None, hardware_max_amps=32)
-    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 3680.0}]
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 3680.0, "numberPhases": 1}
+    ]
     check_composite_schema(schedule)
 
 
@@ -642,7 +650,11 @@ def test_composite_of_a_busy_day_is_schema_valid() -> None:
     schedule = store.composite(
         1, z("06-02T10:17:33"), 86400, "W", transaction=None, hardware_max_amps=31.7
     )
-    assert len(schedule["chargingSchedulePeriod"]) > 20
+    # One period before 11:00 (2547 s after the start), then a change every 15 min: more than
+    # ChargingScheduleMaxPeriods (24). The 25th would start at 2547 + 23 x 900 = 23247 s.
+    assert len(schedule["chargingSchedulePeriod"]) == 24
+    assert schedule["chargingSchedulePeriod"][-1]["startPeriod"] == 2547 + 22 * 900
+    assert schedule["duration"] == 23247
     check_composite_schema(schedule)
 
 

@@ -216,7 +216,7 @@ async def test_the_three_purposes_stack_and_tx_profiles_end_with_the_transaction
     assert await rig.set_profile(1, profile(2, "TxDefaultProfile", [(0, 16)], start=past)) == (
         "Accepted"
     )
-    assert await rig.written() == 16.0  # the connector's own TxDefault wins over connector 0's
+    assert await rig.written() == 16.0  # same stack level: the connector's own TxDefault wins
     assert await rig.set_profile(1, profile(3, "TxProfile", [(0, 24)], start=past)) == "Accepted"
     assert await rig.written() == 24.0  # TxProfile replaces TxDefault while the session runs
     assert rig.sensor("limit_source") == "tx_profile"
@@ -238,6 +238,30 @@ async def test_the_three_purposes_stack_and_tx_profiles_end_with_the_transaction
     await rig.start_session()
     assert await rig.written() == 16.0
     assert await rig.offered() == (16.0, 3680.0)
+
+
+async def test_tx_default_on_connector_0_and_1_are_one_stack_3_13_2(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """The highest stack level wins across connector 0 and the connector; at the same level
+    the connector's own. Composite periods carry numberPhases (1: the default rig is wired
+    for one phase)."""
+    rig = await rig_for(hass, csms)
+    past = datetime(2026, 1, 1, tzinfo=UTC)
+    await rig.set_profile(1, profile(1, "TxDefaultProfile", [(0, 16)], stack_level=1, start=past))
+    await rig.set_profile(0, profile(2, "TxDefaultProfile", [(0, 12)], stack_level=2, start=past))
+    await rig.start_session()
+    assert await rig.written() == 12.0  # connector 0's level 2 beats connector 1's level 1
+    assert rig.sensor("limit_source") == "tx_default_profile"
+    await rig.set_profile(1, profile(3, "TxDefaultProfile", [(0, 10)], stack_level=2, start=past))
+    assert await rig.written() == 10.0  # level 2 on both: the connector's own wins
+    assert (await rig.composite(60))["periods"] == [(0, 10.0)]
+    answer = await csms.call(call.GetCompositeSchedule(connector_id=1, duration=60))
+    assert answer.charging_schedule["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 10.0, "number_phases": 1}
+    ]
+    assert await rig.clear(id=3) == "Accepted"
+    assert await rig.written() == 12.0
 
 
 async def test_two_stack_levels_with_gaps_follow_the_clock(

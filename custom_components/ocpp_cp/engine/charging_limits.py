@@ -2,7 +2,8 @@
 
 Pure and synchronous (no I/O, no asyncio, no Home Assistant). ``LimitCalculator`` is a
 read-only view of the profile store (``smart_charging.ChargingProfiles``) that answers
-``limit_at``, ``schedule`` and ``composite`` with one sweep over every profile's breakpoints.
+``limit_at``, ``schedule`` and ``composite`` with one sweep over every profile's breakpoints
+(when ChargePointMax is shared: one per connector drawing, then the split at every breakpoint).
 
 Semantics (OCPP 1.6 section 3.13, with the choices the specification leaves open made here):
 
@@ -10,10 +11,21 @@ Semantics (OCPP 1.6 section 3.13, with the choices the specification leaves open
   the phases the charger is wired for: it cannot switch phases, so a smaller numberPhases would
   let it draw more than the power allowed. Local W limits likewise. Limits are never negative;
   0 is a valid limit and means pause.
-* Effective limit at instant t for connector c > 0 =
-  min(ChargePointMax(t), Tx(t) if a TxProfile gives a limit at t, else TxDefault(c)(t) if a
-  TxDefaultProfile on connector c gives one, else TxDefault(0)(t); local(c)(t);
-  hardware max). For connector 0: min(ChargePointMax(t), local(0)(t), hardware max).
+* The own limit of connector c > 0 at instant t = min(Tx(t) if a TxProfile gives a limit at t,
+  else TxDefault(t); local(c)(t); hardware max). TxDefaultProfiles on connector 0 and on
+  connector c are one stack: the highest stack level giving a limit at t wins across both; at
+  the same level the one on connector c wins.
+* ChargePointMax limits the charge point as a whole (section 3.13.1: "shared by all
+  connectors"). Alone (no ``shared_with``) a connector's limit is min(ChargePointMax, own).
+  Shared (``shared_with`` names the other connectors drawing; the one asked about counts as
+  drawing too), at each instant: the connectors whose own limit is above 0 and at least their
+  hardware minimum take part; in connector-id order each is admitted while the minimums of the
+  admitted fit into ChargePointMax; the admitted share it equally, except that one whose own
+  limit is below the equal share keeps its own limit and leaves the rest to the others (water
+  filling), and none gets less than its minimum. One not admitted gets what is left, less than
+  its minimum (so it pauses). One not taking part gets min(ChargePointMax, own). A share is cut
+  down to whole mA, so the shares never add up to more than ChargePointMax. Connector 0:
+  min(ChargePointMax, local(0)(t), hardware max), the total for the charge point.
 * A purpose gives a limit at t from the highest stack level among its profiles that is valid
   at t (validFrom <= t < validTo) and has a period in force at t. Where the top level has a gap
   (before its start, after its duration, outside its validity) the next level down fills it.
@@ -31,10 +43,15 @@ Semantics (OCPP 1.6 section 3.13, with the choices the specification leaves open
   seconds from each occurrence, cut at the next occurrence; ``duration`` ends each occurrence
   early. No occurrence exists before startSchedule. A wall time that does not exist on a
   spring-forward day is read with the offset before the change (02:30 becomes 03:30 summer time).
-* GetCompositeSchedule: ``startSchedule`` is the requested start cut to whole seconds; each
-  change is reported at the whole second in which it happens (if several fall into one second,
-  the last wins); W = amps x voltage x phases used; values rounded to 0.1; adjacent periods with
-  the same value and numberPhases are merged.
+* GetCompositeSchedule: ``startSchedule`` is the requested start cut to whole seconds; the
+  window is at most ``COMPOSITE_MAX_SECONDS`` (2 days) and includes its last instant (a change
+  exactly at startSchedule + duration is a period of its own). Each change is reported at the
+  whole second in which it happens (if several fall into one second, the last wins); W = amps x
+  voltage x phases used; values rounded to 0.1; every period has numberPhases: the profile
+  period's, else the phases the charger is wired for (3 on a three-phase charger, libocpp's
+  default; a single-phase charger's W are computed for one phase and say so); adjacent periods
+  with the same value and numberPhases are merged; at most ``max_periods`` periods, and then
+  ``duration`` is the span they cover.
 """
 
 from __future__ import annotations
@@ -57,6 +74,7 @@ from .charging_profile import (
     UNIT_WATTS,
     ChargingProfile,
     LocalPeriod,
+    SharedConnector,
     TransactionContext,
     _from_us,
     _to_us,
@@ -71,6 +89,8 @@ SOURCE_LOCAL: Final = "local"
 SOURCE_HARDWARE: Final = "hardware"
 
 NEXT_CHANGE_HORIZON: Final = timedelta(days=8)
+# GetCompositeSchedule computes at most this much of the requested duration.
+COMPOSITE_MAX_SECONDS: Final = 2 * 86_400
 
 _US_PER_S: Final = 1_000_000
 _BEFORE_ALL: Final = -(1 << 62)
@@ -162,6 +182,11 @@ _PRIORITY_TX_PROFILE: Final = 1
 _PRIORITY_TX_DEFAULT: Final = 2
 _PRIORITY_LOCAL: Final = 3
 _PRIORITY_HARDWARE: Final = 4
+# What a sweep includes: everything, all but ChargePointMax (the own limit), or only it.
+_PART_ALL: Final = 0
+_PART_OWN: Final = 1
+_PART_POOL: Final = 2
+_MILLIAMP: Final = 1000
 
 # (amps, numberPhases, source, tie-break priority)
 type _Limit = tuple[float, int | None, LimitSource, int]
@@ -186,6 +211,58 @@ def _checked_hardware(hardware_max_amps: float) -> float:
     return float(hardware_max_amps)
 
 
+def share_amps(pool: float, demands: Sequence[tuple[float, float]]) -> list[float]:
+    """Split ``pool`` among connectors given in connector-id order as (own limit, minimum).
+
+    Each own limit is above 0 and at least its minimum. Connectors are admitted in order while
+    their minimums fit; the admitted share the pool equally, each capped by its own limit and
+    raised to its minimum (water filling); the others, in order, get what is left, less than
+    their minimum (so they pause).
+    """
+    admitted: list[int] = []
+    used = 0.0
+    for index, (_, low) in enumerate(demands):
+        if used + low <= pool + 1e-9:
+            admitted.append(index)
+            used += low
+    shares = [0.0] * len(demands)
+    level = math.inf
+    if sum(demands[i][0] for i in admitted) > pool:
+        level = _water_level(pool, [demands[i] for i in admitted])
+        if len(admitted) > 1:  # cut to whole mA: rounding never adds up to more than the pool
+            level = math.floor(level * _MILLIAMP + 1e-6) / _MILLIAMP
+    for i in admitted:
+        own, low = demands[i]
+        shares[i] = min(own, max(low, level))
+    left = max(0.0, pool - sum(shares))
+    for i, (own, _) in enumerate(demands):
+        if i not in admitted:
+            shares[i] = min(own, left)
+            left -= shares[i]
+    return shares
+
+
+def _water_level(pool: float, demands: Sequence[tuple[float, float]]) -> float:
+    """The level L with sum(min(own, max(low, L))) == pool; sum(low) <= pool < sum(own)."""
+    if len(demands) == 1:
+        return pool
+
+    def filled(level: float) -> float:
+        return sum(min(own, max(low, level)) for own, low in demands)
+
+    points = sorted({value for demand in demands for value in demand})
+    previous, previous_fill = points[0], filled(points[0])
+    for point in points[1:]:
+        if previous_fill >= pool:
+            break
+        fill = filled(point)
+        if fill >= pool:  # L lies here, where the connectors still below their own rise
+            rising = sum(1 for own, low in demands if low <= previous < own)
+            return previous + (pool - previous_fill) / rising
+        previous, previous_fill = point, fill
+    return previous
+
+
 # --------------------------------------------------------------------------------------------
 # The calculator
 # --------------------------------------------------------------------------------------------
@@ -207,16 +284,18 @@ class LimitCalculator:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
     ) -> LimitInForce:
         """The limit in force at ``at`` and the next change of amps or source."""
-        hardware = _checked_hardware(hardware_max_amps)
+        me = SharedConnector(transaction, _checked_hardware(hardware_max_amps), hardware_min_amps)
         begin = _to_us(at)
         horizon = NEXT_CHANGE_HORIZON // _MICROSECOND
         next_change: datetime | None = None
         # Most limits change within a day; look further only when they do not.
         for look_ahead in (horizon // 8, horizon):
-            segments = self._sweep(
-                connector_id, begin, begin + look_ahead, transaction, hardware, stop_at_change=True
+            segments = self._segments(
+                connector_id, begin, begin + look_ahead, me, shared_with, stop_at_change=True
             )
             _, _, amps, phases, source = segments[0]
             changes = (s[0] for s in segments[1:] if s[2] != amps or s[4] != source)
@@ -234,12 +313,14 @@ class LimitCalculator:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
     ) -> list[LimitSegment]:
         """Contiguous segments covering [start, start + duration) seconds."""
-        hardware = _checked_hardware(hardware_max_amps)
+        me = SharedConnector(transaction, _checked_hardware(hardware_max_amps), hardware_min_amps)
         begin = _to_us(start)
-        segments = self._sweep(
-            connector_id, begin, begin + duration * _US_PER_S, transaction, hardware
+        segments = self._segments(
+            connector_id, begin, begin + duration * _US_PER_S, me, shared_with
         )
         return [
             LimitSegment(_from_us(s), _from_us(e), amps, phases, source)
@@ -255,17 +336,23 @@ class LimitCalculator:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
+        max_periods: int | None = None,
     ) -> dict[str, Any]:
-        """The ``chargingSchedule`` of GetCompositeSchedule.conf."""
-        hardware = _checked_hardware(hardware_max_amps)
+        """The ``chargingSchedule`` of GetCompositeSchedule.conf (bounded, see the module)."""
+        me = SharedConnector(transaction, _checked_hardware(hardware_max_amps), hardware_min_amps)
         unit = unit or UNIT_AMPS
         if unit not in (UNIT_AMPS, UNIT_WATTS):
             raise ValueError(f"unknown charging rate unit {unit}")
+        if duration < 0:
+            raise ValueError("duration must not be negative")
+        duration = min(duration, COMPOSITE_MAX_SECONDS)
         begin = _to_us(aware(start).replace(microsecond=0))
         exact_begin = _to_us(start)
-        # A zero duration still reports the limit at the start.
-        end = exact_begin + max(duration * _US_PER_S, 1)
-        segments = self._sweep(connector_id, exact_begin, end, transaction, hardware)
+        # The end instant is part of the window; a zero duration still reports the start.
+        end = max(begin + duration * _US_PER_S, exact_begin) + 1
+        segments = self._segments(connector_id, exact_begin, end, me, shared_with)
         electrical = self.electrical
         periods: list[dict[str, Any]] = []
         for seg_start, _, amps, phases, _ in segments:
@@ -273,19 +360,21 @@ class LimitCalculator:
             period: dict[str, Any] = {
                 "startPeriod": (seg_start - begin) // _US_PER_S,
                 "limit": round(value, 1),
+                "numberPhases": electrical.phases_used(None) if phases is None else phases,
             }
-            if phases is not None:
-                period["numberPhases"] = phases
             if periods and periods[-1]["startPeriod"] == period["startPeriod"]:
                 periods.pop()  # the earlier limit lasted less than a second
             previous = periods[-1] if periods else None
             if (
                 previous is not None
                 and previous["limit"] == period["limit"]
-                and previous.get("numberPhases") == period.get("numberPhases")
+                and previous["numberPhases"] == period["numberPhases"]
             ):
                 continue
             periods.append(period)
+        if max_periods is not None and len(periods) > max(1, max_periods):
+            duration = periods[max(1, max_periods)]["startPeriod"]
+            del periods[max(1, max_periods) :]
         return {
             "duration": duration,
             "startSchedule": format_date_time(_from_us(begin)),
@@ -296,13 +385,18 @@ class LimitCalculator:
     # -- internals ---------------------------------------------------------------------------
 
     def _layer(
-        self, profile: ChargingProfile, connector_id: int, transaction: TransactionContext | None
+        self,
+        profile: ChargingProfile,
+        connector_id: int,
+        transaction: TransactionContext | None,
+        part: int,
     ) -> int:
         """Which layer of the sweep a profile feeds for this connector, or _NO_LAYER."""
         purpose = profile.purpose
         if purpose == PURPOSE_CHARGE_POINT_MAX:
-            return _LAYER_CHARGE_POINT_MAX if profile.connector_id == 0 else _NO_LAYER
-        if connector_id == 0:
+            in_part = part != _PART_OWN and profile.connector_id == 0
+            return _LAYER_CHARGE_POINT_MAX if in_part else _NO_LAYER
+        if connector_id == 0 or part == _PART_POOL:
             return _NO_LAYER
         if purpose == PURPOSE_TX_DEFAULT:
             if profile.connector_id == connector_id:
@@ -318,6 +412,67 @@ class LimitCalculator:
             return _NO_LAYER
         return _LAYER_TX
 
+    def _segments(
+        self,
+        connector_id: int,
+        begin: int,
+        end: int,
+        me: SharedConnector,
+        shared_with: Mapping[int, SharedConnector] | None,
+        *,
+        stop_at_change: bool = False,
+    ) -> list[_Segment]:
+        """The connector's segments over [begin, end), alone or sharing ChargePointMax."""
+        if connector_id == 0 or not shared_with or set(shared_with) == {connector_id}:
+            return self._sweep(
+                connector_id,
+                begin,
+                end,
+                me.transaction,
+                me.hardware_max_amps,
+                stop_at_change=stop_at_change,
+            )
+        return self._shared_sweep(connector_id, begin, end, {**shared_with, connector_id: me})
+
+    def _shared_sweep(
+        self, connector_id: int, begin: int, end: int, drawing: Mapping[int, SharedConnector]
+    ) -> list[_Segment]:
+        """One connector's segments when ``drawing`` share ChargePointMax (see the module)."""
+        if end <= begin:
+            return []
+        order = sorted(drawing)
+        target = order.index(connector_id)
+        lows = [drawing[cid].hardware_min_amps or 0.0 for cid in order]
+        lists = [self._sweep(0, begin, end, None, math.inf, part=_PART_POOL)]
+        for cid in order:
+            other = drawing[cid]
+            hardware = _checked_hardware(other.hardware_max_amps)
+            lists.append(self._sweep(cid, begin, end, other.transaction, hardware, part=_PART_OWN))
+        cursors = [0] * len(lists)
+        segments: list[_Segment] = []
+        for instant in sorted({segment[0] for segments_ in lists for segment in segments_}):
+            for k, list_ in enumerate(lists):
+                while cursors[k] + 1 < len(list_) and list_[cursors[k] + 1][0] <= instant:
+                    cursors[k] += 1
+            _, _, pool, pool_phases, pool_source = lists[0][cursors[0]]
+            owns = [lists[k + 1][cursors[k + 1]] for k in range(len(order))]
+            _, _, own, phases, source = owns[target]
+            if pool < math.inf:
+                taking = [k for k, o in enumerate(owns) if o[2] > 0 and o[2] >= lows[k]]
+                amps = min(own, pool)
+                if target in taking:
+                    shares = share_amps(pool, [(owns[k][2], lows[k]) for k in taking])
+                    amps = shares[taking.index(target)]
+                if amps < own or amps == pool:  # ChargePointMax decided (it wins a tie)
+                    own, phases, source = amps, pool_phases, pool_source
+            if segments:
+                last_start, _, last_amps, last_phases, last_source = segments[-1]
+                if (last_amps, last_phases, last_source) == (own, phases, source):
+                    continue
+                segments[-1] = (last_start, instant, last_amps, last_phases, last_source)
+            segments.append((instant, end, own, phases, source))
+        return segments
+
     def _sweep(
         self,
         connector_id: int,
@@ -327,21 +482,24 @@ class LimitCalculator:
         hardware: float,
         *,
         stop_at_change: bool = False,
+        part: int = _PART_ALL,
     ) -> list[_Segment]:
         """Segments over [begin, end): breakpoints of every profile once, then one sweep.
 
         With ``stop_at_change`` it returns as soon as a second segment with other amps or
-        source has begun (its end is then not meaningful).
+        source has begun (its end is then not meaningful). ``part`` leaves out ChargePointMax
+        (the own limit) or everything else (the limit to share, infinite where there is none).
         """
         if end <= begin:
             return []
         relative_start = begin if transaction is None else _to_us(transaction.started_at)
         events: list[_Event] = [(begin, _NO_LAYER, 0, None)]
         for profile in self.profiles:
-            layer = self._layer(profile, connector_id, transaction)
+            layer = self._layer(profile, connector_id, transaction, part)
             if layer != _NO_LAYER:
                 self._profile_events(profile, layer, begin, end, relative_start, events)
-        self._local_events(connector_id, begin, end, events)
+        if part != _PART_POOL:
+            self._local_events(connector_id, begin, end, events)
         events.sort(key=itemgetter(0))
 
         active: list[dict[int, _Limit]] = [{} for _ in range(_LAYER_COUNT)]
@@ -362,12 +520,12 @@ class LimitCalculator:
                     active[layer].pop(level, None)
                 else:
                     active[layer][level] = limit
+            # TxDefault on the connector and on 0 are one stack; the connector's wins a tie.
+            tx_default = tx_default_0
+            if tx_default_c and (not tx_default_0 or max(tx_default_c) >= max(tx_default_0)):
+                tx_default = tx_default_c
             best = hardware_limit
-            for layer_active in (
-                cp_max,
-                tx or tx_default_c or tx_default_0,
-                local,
-            ):
+            for layer_active in (cp_max, tx or tx_default, local):
                 if layer_active:
                     candidate = layer_active[max(layer_active)]
                     if candidate[0] < best[0] or (

@@ -3,8 +3,8 @@
 ``ChargingProfile.from_ocpp`` reads a ``csChargingProfiles`` / ``chargingProfile`` dict and
 refuses anything malformed with a ``ProfileError`` (SetChargingProfile -> Rejected);
 ``to_ocpp`` / ``to_dict`` write it back for the wire and for persistence. Also here: the inputs
-the limit calculation takes besides profiles (``TransactionContext``, ``LocalPeriod``) and the
-date-time helpers shared by the smart-charging modules.
+the limit calculation takes besides profiles (``TransactionContext``, ``SharedConnector``,
+``LocalPeriod``) and the date-time helpers shared by the smart-charging modules.
 
 Times are handled internally as integer microseconds since the epoch: exact, and fast to sort.
 """
@@ -303,6 +303,19 @@ class TransactionContext:
 
     transaction_id: int | None  # None while the CSMS has not answered StartTransaction yet
     started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SharedConnector:
+    """A connector that draws from the ChargePointMaxProfile's limit (shared by all of them).
+
+    ``hardware_min_amps`` is the least current it can be offered (IEC 61851: 6 A); a share
+    below it would pause it, so the limit goes to fewer connectors instead.
+    """
+
+    transaction: TransactionContext | None
+    hardware_max_amps: float
+    hardware_min_amps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -29,6 +29,7 @@ from .charging_profile import (
     ChargingProfile,
     LocalPeriod,
     ProfileError,
+    SharedConnector,
     TransactionContext,
     _to_us,
     aware,
@@ -98,9 +99,15 @@ class ChargingProfiles:
                 raise ProfileError(
                     f"a TxProfile needs a running transaction on connector {connector}"
                 )
+            # Section 7.8: the transactionId, when given, must be the running transaction's;
+            # before StartTransaction.conf the charge point cannot know that it is.
+            if profile.transaction_id is not None and transaction.transaction_id is None:
+                raise ProfileError(
+                    f"transactionId {profile.transaction_id} cannot be checked: the running "
+                    "transaction has no id yet"
+                )
             if (
                 profile.transaction_id is not None
-                and transaction.transaction_id is not None
                 and profile.transaction_id != transaction.transaction_id
             ):
                 raise ProfileError(
@@ -247,11 +254,22 @@ class ChargingProfiles:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
     ) -> LimitInForce:
-        """The limit in force at ``at`` and the next change of amps or source."""
+        """The limit in force at ``at`` and the next change of amps or source.
+
+        ``shared_with``: the other connectors drawing now, which share ChargePointMax with
+        this one (see ``charging_limits``); without it the connector has it to itself.
+        """
         self._check_connector(connector_id)
         return self._calculator().limit_at(
-            connector_id, at, transaction=transaction, hardware_max_amps=hardware_max_amps
+            connector_id,
+            at,
+            transaction=transaction,
+            hardware_max_amps=hardware_max_amps,
+            hardware_min_amps=hardware_min_amps,
+            shared_with=shared_with,
         )
 
     def schedule(
@@ -262,6 +280,8 @@ class ChargingProfiles:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
     ) -> list[LimitSegment]:
         """Contiguous segments covering [start, start + duration) seconds."""
         self._check_connector(connector_id)
@@ -271,6 +291,8 @@ class ChargingProfiles:
             duration,
             transaction=transaction,
             hardware_max_amps=hardware_max_amps,
+            hardware_min_amps=hardware_min_amps,
+            shared_with=shared_with,
         )
 
     def composite(
@@ -282,8 +304,11 @@ class ChargingProfiles:
         *,
         transaction: TransactionContext | None,
         hardware_max_amps: float,
+        hardware_min_amps: float | None = None,
+        shared_with: Mapping[int, SharedConnector] | None = None,
     ) -> dict[str, Any]:
-        """The ``chargingSchedule`` of GetCompositeSchedule.conf."""
+        """The ``chargingSchedule`` of GetCompositeSchedule.conf: at most 2 days computed, at
+        most ChargingScheduleMaxPeriods periods (``duration`` is then the span they cover)."""
         self._check_connector(connector_id)
         return self._calculator().composite(
             connector_id,
@@ -292,6 +317,9 @@ class ChargingProfiles:
             unit,
             transaction=transaction,
             hardware_max_amps=hardware_max_amps,
+            hardware_min_amps=hardware_min_amps,
+            shared_with=shared_with,
+            max_periods=self.limits.max_periods,
         )
 
     # -- internals ---------------------------------------------------------------------------

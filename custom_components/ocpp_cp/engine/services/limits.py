@@ -3,6 +3,11 @@
 The profile store and the schedule maths live in ``engine/smart_charging``; this service keeps
 them durable (a CSMS change is committed before it is Accepted and before it is applied), wakes
 at every period boundary, and drives the charging permission and current limit.
+
+ChargePointMaxProfile is shared (section 3.13.1) by the connectors that may draw now: a
+transaction running, durable, authorised, the car plugged in, no fault (``draws``; a pause is
+not counted here, the sharing decides it). Every other connector is shown what it would get if
+it joined them now. When that set changes, every connector is re-applied, lowered limits first.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from typing import Any
 from ocpp.v16.enums import ChargePointStatus, Measurand
 
 from ..charging_limits import LimitInForce, LimitSegment
-from ..charging_profile import ChargingProfile, LocalPeriod, ProfileError, TransactionContext
+from ..charging_profile import (
+    ChargingProfile,
+    LocalPeriod,
+    ProfileError,
+    SharedConnector,
+    TransactionContext,
+)
 from ..connector import Connector
 from ..hardware import ChargingLimit
 from ..smart_charging import ChargingProfiles, ProfileLimits
@@ -37,7 +48,9 @@ class LimitService:
         self.profiles = profiles
         # Bumped on every change of profiles, local limits, hardware max or transactions.
         self._version = 0
-        self._cache: dict[int, tuple[int, LimitInForce]] = {}
+        self._cache: dict[int, tuple[tuple[int, frozenset[int]], LimitInForce]] = {}
+        # The connectors drawing when the limits were last applied (they share ChargePointMax).
+        self._applied_drawing: frozenset[int] = frozenset()
         self._wakeup = asyncio.Event()
         self._permitted: dict[int, bool] = {}
         self._last_limit: dict[int, ChargingLimit] = {}
@@ -87,11 +100,44 @@ class LimitService:
             started = started.replace(tzinfo=UTC)
         return TransactionContext(transaction_id=tx.transaction_id, started_at=started)
 
+    @staticmethod
+    def draws(connector: Connector) -> bool:
+        """May draw now but for a pause: the connectors that share ChargePointMax."""
+        tx = connector.transaction
+        return (
+            connector.connector_id > 0
+            and tx is not None
+            and tx.durable  # never before its StartTransaction is in the journal
+            and not tx.deauthorized
+            and connector.plugged
+            and connector.status() != ChargePointStatus.faulted
+        )
+
+    def _drawing(self) -> frozenset[int]:
+        return frozenset(cid for cid, c in self.ctx.connectors.items() if self.draws(c))
+
+    def _sharing(self, connector: Connector, drawing: frozenset[int]) -> dict[str, Any]:
+        """The keyword arguments that make a limit query count the other connectors drawing."""
+        if connector.connector_id == 0:
+            return {}
+        return {
+            "hardware_min_amps": connector.hardware_min_amps,
+            "shared_with": {
+                cid: SharedConnector(
+                    self.tx_context(other), self._hardware_max(other), other.hardware_min_amps
+                )
+                for cid in sorted(drawing - {connector.connector_id})
+                for other in (self.ctx.connector(cid),)
+            },
+        }
+
     def limit_in_force(self, connector_id: int) -> LimitInForce:
-        """min(ChargePointMax, TxProfile or TxDefault, local limit, hardware max) right now."""
+        """min(ChargePointMax or its share, TxProfile or TxDefault, local, hardware) now."""
         now = self.ctx.now()
+        drawing = self._drawing()
+        key = (self._version, drawing)
         cached = self._cache.get(connector_id)
-        if cached is not None and cached[0] == self._version:
+        if cached is not None and cached[0] == key:
             limit = cached[1]
             if limit.next_change is None or now < limit.next_change:
                 return limit
@@ -101,8 +147,9 @@ class LimitService:
             now,
             transaction=self.tx_context(connector),
             hardware_max_amps=self._hardware_max(connector),
+            **self._sharing(connector, drawing),
         )
-        self._cache[connector_id] = (self._version, limit)
+        self._cache[connector_id] = (key, limit)
         return limit
 
     def schedule(self, connector_id: int, duration: int) -> list[LimitSegment]:
@@ -114,6 +161,7 @@ class LimitService:
             duration,
             transaction=self.tx_context(connector),
             hardware_max_amps=self._hardware_max(connector),
+            **self._sharing(connector, self._drawing()),
         )
 
     def composite(
@@ -129,6 +177,7 @@ class LimitService:
             unit,
             transaction=self.tx_context(connector),
             hardware_max_amps=self._hardware_max(connector),
+            **self._sharing(connector, self._drawing()),
         )
         return start, schedule
 
@@ -137,15 +186,7 @@ class LimitService:
         return max(0.0, self.limit_in_force(connector.connector_id).amps)
 
     def may_charge(self, connector: Connector) -> bool:
-        tx = connector.transaction
-        return (
-            tx is not None
-            and tx.durable  # never before its StartTransaction is in the journal
-            and not tx.deauthorized
-            and not connector.paused
-            and connector.plugged
-            and connector.status() != ChargePointStatus.faulted
-        )
+        return self.draws(connector) and not connector.paused
 
     def limit_amps(self, connector: Connector) -> float:
         """The current the connector may draw now (0 while paused or not authorised)."""
@@ -257,9 +298,12 @@ class LimitService:
         """RemoteStartTransaction's TxProfile, for the transaction it starts (may raise)."""
         self._pending_profiles.pop(connector_id, None)
         if data is not None:
-            self._pending_profiles[connector_id] = ChargingProfile.from_ocpp(
-                connector_id, data, received_at=self.ctx.now()
-            )
+            profile = ChargingProfile.from_ocpp(connector_id, data, received_at=self.ctx.now())
+            if profile.transaction_id is not None:
+                # Section 5.11: the CSMS shall not set it; the transaction has no id yet, so it
+                # would be refused when the transaction starts (section 7.8).
+                raise ProfileError("a RemoteStartTransaction profile must not name a transaction")
+            self._pending_profiles[connector_id] = profile
 
     def transaction_starting(self, connector: Connector) -> None:
         """Relative profiles and RemoteStart's TxProfile start with the transaction."""
@@ -294,23 +338,34 @@ class LimitService:
         self._wakeup.set()
 
     def _apply(self) -> None:
-        """Re-evaluate every connector: pause at 0, resume above it, tell the hardware."""
+        """Re-evaluate every connector: pause at 0, resume above it, tell the hardware.
+
+        Connectors whose current goes down are told first, so that while ChargePointMax is
+        shared anew the connectors together never draw more than it.
+        """
+        self._applied_drawing = self._drawing()
+        order: list[tuple[float, int, Connector]] = []
         for connector in self.ctx.connectors.values():
-            if connector.connector_id == 0:
+            cid = connector.connector_id
+            if cid == 0:
                 continue
-            limit = self.limit_in_force(connector.connector_id)
+            limit = self.limit_in_force(cid)
             connector.paused = limit.amps <= 0 or limit.amps < (connector.hardware_min_amps or 0)
             announced = (limit.amps, limit.source)
-            if self._announced.get(connector.connector_id) != announced:
-                self._announced[connector.connector_id] = announced
+            if self._announced.get(cid) != announced:
+                self._announced[cid] = announced
                 self.ctx.emit(
                     "limit",
-                    connector_id=connector.connector_id,
+                    connector_id=cid,
                     amps=limit.amps,
                     source=limit.source.kind,
                     profile_id=limit.source.profile_id,
                     next_change=limit.next_change.isoformat() if limit.next_change else None,
                 )
+            written = self._last_limit.get(cid) if self._permitted.get(cid) else None
+            before = written.amps if written is not None and written.amps is not None else 0.0
+            order.append((self.limit_amps(connector) - before, cid, connector))
+        for _, _, connector in sorted(order, key=lambda item: item[:2]):
             self.refresh(connector)
 
     async def loop(self) -> None:
@@ -336,16 +391,22 @@ class LimitService:
     def update_outputs(self, connector: Connector) -> None:
         if connector.connector_id == 0:
             return
+        if self._drawing() != self._applied_drawing:
+            # A connector began or stopped drawing: ChargePointMax is shared anew, so every
+            # connector is re-applied (this one included; _apply records the new set first).
+            self.changed()
+            return
         permitted = self.may_charge(connector)
         limit = ChargingLimit(amps=self.limit_amps(connector) if permitted else None)
         cid = connector.connector_id
         hardware = self.ctx.hardware
-        if self._permitted.get(cid) != permitted:
-            self._permitted[cid] = permitted
-            self.ctx.spawn(hardware.set_charging_permitted(cid, permitted), "permit")
+        # The limit goes out before a permission: never charging on a stale, higher limit.
         if permitted and self._last_limit.get(cid) != limit:
             self._last_limit[cid] = limit
             self.ctx.spawn(hardware.set_charging_limit(cid, limit), "limit")
+        if self._permitted.get(cid) != permitted:
+            self._permitted[cid] = permitted
+            self.ctx.spawn(hardware.set_charging_permitted(cid, permitted), "permit")
 
     def reassert_outputs(self, connector_id: int) -> None:
         """Send the permission and limit in force again (the hardware drifted from them)."""

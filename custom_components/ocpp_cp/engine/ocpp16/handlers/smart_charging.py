@@ -53,10 +53,12 @@ async def clear_charging_profile(services: Services, payload: dict[str, Any]) ->
 
 async def get_composite_schedule(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     connector_id = payload["connectorId"]
-    if connector_id not in services.ctx.connectors:
+    duration = payload["duration"]
+    if connector_id not in services.ctx.connectors or duration < 0:
         return {"status": "Rejected"}
+    # Bounded: at most 2 days computed, at most ChargingScheduleMaxPeriods periods.
     start, schedule = services.limits.composite(
-        connector_id, payload["duration"], payload.get("chargingRateUnit")
+        connector_id, duration, payload.get("chargingRateUnit")
     )
     return {
         "status": "Accepted",
