@@ -632,3 +632,61 @@ async def test_boot_carries_both_serial_number_fields(
     (boot,) = csms.actions("BootNotification")
     assert boot["charge_point_serial_number"] == "SN-42"
     assert boot["charge_box_serial_number"] == "SN-42"
+
+
+# lbbrhzn/ocpp v0.11.0 writes every 1.6 measurand at once.
+LBBRHZN_MEASURANDS = (
+    "Current.Export,Current.Import,Current.Offered,Energy.Active.Export.Register,"
+    "Energy.Active.Import.Register,Energy.Reactive.Export.Register,"
+    "Energy.Reactive.Import.Register,Energy.Active.Export.Interval,"
+    "Energy.Active.Import.Interval,Energy.Reactive.Export.Interval,"
+    "Energy.Reactive.Import.Interval,Frequency,Power.Active.Export,Power.Active.Import,"
+    "Power.Factor,Power.Offered,Power.Reactive.Export,Power.Reactive.Import,RPM,SoC,"
+    "Temperature,Voltage"
+)
+
+
+@pytest.mark.parametrize("accept_lists", [False, True])
+async def test_a_list_of_every_measurand_is_accepted_only_behind_the_option(
+    csms: TestCsms, make_engine: EngineFactory, accept_lists: bool
+) -> None:
+    """lbbrhzn/ocpp writes all 22 measurands at once; evcc probes one at a time."""
+    engine = await accepted_engine(csms, make_engine, accept_measurand_lists=accept_lists)
+    write = call.ChangeConfiguration(key="MeterValuesSampledData", value=LBBRHZN_MEASURANDS)
+    result = await csms.call(write)
+    assert result.status == ("Accepted" if accept_lists else "Rejected")
+    single = await csms.call(call.ChangeConfiguration(key="MeterValuesSampledData", value="SoC"))
+    assert single.status == "Rejected"  # a single unsupported one, always
+    if not accept_lists:
+        return
+    engine.set_reading(1, "Energy.Active.Import.Register", 1234)
+    engine.set_reading(1, "Power.Active.Import", 0)
+    assert await engine.send_meter_values(1)
+    (values,) = csms.actions("MeterValues")
+    sampled = {v["measurand"] for v in values["meter_value"][0]["sampled_value"]}
+    assert sampled == {
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Offered",
+        "Power.Offered",
+    }
+
+
+async def test_a_scheduled_availability_change_survives_a_restart(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "journal.sqlite3")
+    engine = await accepted_engine(csms, make_engine, queue_path=journal)
+    engine.set_plugged(1, True)
+    await engine.swipe("T")
+    await csms.wait_for("StartTransaction")
+    result = await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
+    assert result.status == "Scheduled"
+    await engine.stop()  # the transaction is still running
+    again = make_engine(csms.url, queue_path=journal)
+    await again.start()
+    assert again.connectors[1].scheduled_operative is False
+    again.set_plugged(1, False)  # the car left while we were down: the change applies
+    await asyncio.sleep(0.1)
+    assert not again.connectors[1].operative
+    assert again.connectors[1].transaction is None

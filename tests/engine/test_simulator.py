@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ocpp.v16 import call
+
 from tests.csms import TestCsms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +218,64 @@ async def test_sigkill_then_car_gone_ends_with_power_loss(csms: TestCsms, tmp_pa
         assert len(csms.actions("StartTransaction")) == 1
     finally:
         assert await second.quit() == 0
+
+
+async def test_no_input_crashes_the_simulator(csms: TestCsms, tmp_path: Path) -> None:
+    """Every bad line is an ok:false with the reason; the process keeps going."""
+    sim = await Simulator.start(csms.url, tmp_path, "--connectors", "2")
+    try:
+        bad_lines = {
+            "plug 5": "no connector 5",
+            "plug 0": "no connector 0",
+            "plug": "wrong number of arguments",
+            "swipe": "wrong number of arguments",
+            "plug one": "not a connector number",
+            "swipe TAG 9": "no connector 9",
+            "fault 1 Melted": "not an OCPP 1.6 error code",
+            "meter 1 lots": "not a number",
+            "meter 1 nan": "never goes backwards",
+            "dance 1": "unknown command",
+            "plug 1 2": "wrong number of arguments",
+        }
+        for line, reason in bad_lines.items():
+            answer = await sim.send(line)
+            assert answer["ok"] is False, line
+            assert reason in answer["error"], (line, answer["error"])
+        helped = await sim.send("help")
+        assert helped["ok"] is True and "swipe TAG [N]" in helped["result"]
+        assert (await sim.send("plug 2"))["ok"] is True
+        assert sim.process.returncode is None
+    finally:
+        await sim.kill()
+
+
+async def test_simulator_options_shape_the_charge_point(csms: TestCsms, tmp_path: Path) -> None:
+    sim = await Simulator.start(
+        csms.url,
+        tmp_path,
+        "--serial",
+        "SIM-SN-7",
+        "--no-lock",
+        "1",
+        "--feature-profiles",
+        "Core,RemoteTrigger",
+    )
+    try:
+        boot = await csms.wait_for("BootNotification")
+        assert boot["charge_point_serial_number"] == boot["charge_box_serial_number"] == "SIM-SN-7"
+        await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+        unlock = await csms.call(call.UnlockConnector(connector_id=1))
+        assert unlock.status == "NotSupported"
+        got = await csms.call(call.GetConfiguration(key=["LocalAuthListEnabled"]))
+        assert got.unknown_key == ["LocalAuthListEnabled"]
+        profiles = await csms.call(call.GetConfiguration(key=["SupportedFeatureProfiles"]))
+        assert profiles.configuration_key[0]["value"] == "Core,RemoteTrigger"
+        assert (await csms.call(call.GetLocalListVersion())).list_version == -1
+        listed = await csms.call(call.SendLocalList(list_version=1, update_type="Full"))
+        assert listed.status == "NotSupported"
+        reserve = '[2,"r1","ReserveNow",{"connectorId":1,"expiryDate":"2030-01-01T00:00:00Z",'
+        await csms.send_raw(reserve + '"idTag":"A","reservationId":1}]')
+        answer = await csms.wait_raw(lambda frame: frame[1] == "r1")
+        assert answer[:3] == [4, "r1", "NotSupported"]
+    finally:
+        await sim.kill()

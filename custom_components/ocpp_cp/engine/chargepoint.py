@@ -43,11 +43,36 @@ from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
 from .services.transactions import TransactionService
-from .settings import EngineSettings, SecurityProfile
+from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile
 from .smart_charging import ChargingProfiles
 from .storage import EngineStorage
 
 _LOGGER = logging.getLogger(__name__)
+
+# What a charge point without a feature profile does not have: its configuration keys (hidden
+# from the CSMS) and the CSMS messages it answers (NotSupported instead). A charge point
+# without LocalAuthListManagement keeps SendLocalList/GetLocalListVersion, answered
+# NotSupported / -1 as the profile's own messages say.
+PROFILE_KEYS: dict[str, tuple[str, ...]] = {
+    "LocalAuthListManagement": (
+        "LocalAuthListEnabled",
+        "LocalAuthListMaxLength",
+        "SendLocalListMaxLength",
+    ),
+    "Reservation": ("ReserveConnectorZeroSupported",),
+    "SmartCharging": (
+        "ChargeProfileMaxStackLevel",
+        "ChargingScheduleAllowedChargingRateUnit",
+        "ChargingScheduleMaxPeriods",
+        "ConnectorSwitch3to1PhaseSupported",
+        "MaxChargingProfilesInstalled",
+    ),
+}
+PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "RemoteTrigger": ("TriggerMessage",),
+    "Reservation": ("ReserveNow", "CancelReservation"),
+    "SmartCharging": ("SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"),
+}
 
 # Compiled at start; the schemas of CSMS messages are compiled when first received.
 SENT_ACTIONS = (
@@ -93,13 +118,22 @@ class ChargePointEngine:
         self.settings = settings
         self.hardware = hardware
         self._extra_measurands: frozenset[str] = frozenset()
+        missing = [p for p in FEATURE_PROFILES if p not in settings.feature_profiles]
+        overrides = {
+            "NumberOfConnectors": str(settings.number_of_connectors),
+            "SecurityProfile": str(int(settings.security_profile)),
+            "SupportedFeatureProfiles": ",".join(
+                p for p in FEATURE_PROFILES if p in settings.feature_profiles
+            ),
+        }
+        if "LocalAuthListManagement" in missing:
+            overrides["LocalAuthListEnabled"] = "false"
         config = Configuration(
             CORE_KEYS,
             supported_measurands=self.supported_measurands,
-            overrides={
-                "NumberOfConnectors": str(settings.number_of_connectors),
-                "SecurityProfile": str(int(settings.security_profile)),
-            },
+            overrides=overrides,
+            hidden=[key for profile in missing for key in PROFILE_KEYS.get(profile, ())],
+            accept_measurand_lists=settings.accept_measurand_lists,
         )
         ctx = EngineContext(
             settings,
@@ -155,7 +189,11 @@ class ChargePointEngine:
             remote,
             reservations,
         )
-        self.wire.handlers = build_handlers(self.services)
+        self.wire.handlers = {
+            action: handler
+            for action, handler in build_handlers(self.services).items()
+            if not any(action in PROFILE_ACTIONS.get(profile, ()) for profile in missing)
+        }
         config.add_hook(self._on_config_changed)
         self._supervisor: asyncio.Task[None] | None = None
         self._limit_task: asyncio.Task[None] | None = None
@@ -172,6 +210,9 @@ class ChargePointEngine:
         s.connectors.restore_availability(await s.configuration.load(DOCUMENT_AVAILABILITY))
         await s.authorization.restore()
         await s.transactions.restore()
+        for connector in self.ctx.connectors.values():
+            if connector.transaction is None:  # what it waited for ended while we were down
+                s.connectors.apply_scheduled(connector)
         await s.reservations.restore()
         await s.limits.restore()
         await s.connection.load_tls()
@@ -383,9 +424,10 @@ class ChargePointEngine:
 
     # -- transactions -----------------------------------------------------------------------
 
-    async def swipe(self, id_tag: str) -> str:
-        """An RFID card at the reader: stop the session it started, or start one."""
-        return await self.services.transactions.swipe(id_tag)
+    async def swipe(self, id_tag: str, connector_id: int | None = None) -> str:
+        """An RFID card at the reader (of one connector, or of the charge point): stop the
+        session it or its group started, or start one."""
+        return await self.services.transactions.swipe(id_tag, connector_id)
 
     async def authorize(self, id_tag: str) -> bool:
         return await self.services.authorization.authorize(id_tag)

@@ -38,7 +38,7 @@ class KeySpec:
     secret: bool = False
 
 
-MAX_MEASURANDS = 16
+MAX_MEASURANDS = len(Measurand)  # every 1.6 measurand at once (lbbrhzn/ocpp writes all 22)
 
 CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(name="AllowOfflineTxForUnknownId", type=KeyType.BOOL, default="false"),
@@ -161,10 +161,16 @@ class Configuration:
         *,
         supported_measurands: Callable[[], frozenset[str]],
         overrides: Mapping[str, str] | None = None,
+        hidden: Iterable[str] = (),
+        accept_measurand_lists: bool = False,
     ) -> None:
         self._specs = {spec.name: spec for spec in specs}
         # Keys are CiString (OCPP 1.6 sections 6.9, 7.17, 7.29): matched case-insensitively.
-        self._canonical = {name.lower(): name for name in self._specs}
+        # Hidden keys belong to feature profiles this charge point does not offer: the engine
+        # still reads their defaults, the CSMS does not see them.
+        self._hidden = frozenset(hidden)
+        self._canonical = {name.lower(): name for name in self._specs if name not in self._hidden}
+        self._accept_measurand_lists = accept_measurand_lists
         self._values = {name: spec.default for name, spec in self._specs.items()}
         self._values.update(overrides or {})
         self._supported_measurands = supported_measurands
@@ -185,7 +191,8 @@ class Configuration:
         """Load persisted values; anything that no longer validates keeps its default."""
         for key, value in saved.items():
             spec = self._specs.get(key)
-            if spec is None or spec.readonly or not isinstance(value, str):
+            hidden = key in self._hidden
+            if spec is None or spec.readonly or hidden or not isinstance(value, str):
                 continue
             if self._check(spec, value, check_support=False) is None:
                 self._values[key] = value
@@ -211,7 +218,7 @@ class Configuration:
 
     def read(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey list)."""
-        names = keys if keys else list(self._specs)
+        names = keys if keys else [name for name in self._specs if name not in self._hidden]
         known: list[dict[str, Any]] = []
         unknown: list[str] = []
         for asked in names:
@@ -289,7 +296,7 @@ class Configuration:
             if check_support:
                 supported = self._supported_measurands()
                 missing = [item for item in items if item not in supported]
-                if missing:
+                if missing and not (self._accept_measurand_lists and len(items) > 1):
                     return f"this charge point cannot supply {', '.join(missing)}"
             return None
         if spec.name == "AuthorizationKey" and not 16 <= len(value) <= 40:

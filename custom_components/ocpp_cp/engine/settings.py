@@ -27,6 +27,15 @@ class SettingsError(ValueError):
         self.key = key
 
 
+# The OCPP 1.6 feature profiles this charge point can have, in SupportedFeatureProfiles order.
+FEATURE_PROFILES: tuple[str, ...] = (
+    "Core",
+    "LocalAuthListManagement",
+    "RemoteTrigger",
+    "Reservation",
+    "SmartCharging",
+)
+
 DEFAULT_MEASURANDS: frozenset[str] = frozenset(
     {Measurand.energy_active_import_register, Measurand.power_active_import}
 )
@@ -70,6 +79,15 @@ class EngineSettings:
     pong_timeout: float = 10.0
     reconnect_initial_delay: float = 1.0
     reconnect_max_delay: float = 300.0
+    # The feature profiles offered (Core always): a charger without some behaves as one.
+    feature_profiles: frozenset[str] = frozenset(FEATURE_PROFILES)
+    # Connectors with a fixed cable: UnlockConnector answers NotSupported there.
+    connectors_without_lock: frozenset[int] = frozenset()
+    # Accept a MeterValuesSampledData/AlignedData list of several valid measurands even when
+    # the charger cannot supply them all, and sample those it can (lbbrhzn/ocpp writes all 22
+    # at once and falls back to energy and power only when refused). A single unsupported
+    # measurand is still Rejected: evcc probes them one at a time and relies on that.
+    accept_measurand_lists: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -99,6 +117,12 @@ class EngineSettings:
             raise SettingsError("measurands", f"unknown measurands: {', '.join(sorted(unknown))}")
         if self.phases not in (1, 2, 3):
             raise SettingsError("phases", "phases must be 1, 2 or 3")
+        unknown_profiles = set(self.feature_profiles) - set(FEATURE_PROFILES)
+        if unknown_profiles or "Core" not in self.feature_profiles:
+            raise SettingsError(
+                "feature_profiles",
+                f"feature profiles are Core plus any of {', '.join(FEATURE_PROFILES[1:])}",
+            )
 
     @property
     def connection_url(self) -> str:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -20,7 +21,7 @@ from ocpp.v16.enums import ChargePointErrorCode, Measurand
 
 from .chargepoint import ChargePointEngine
 from .hardware import ChargingLimit, EvState, NullHardware, ResetKind, UnlockOutcome
-from .settings import EngineSettings, SecurityProfile, SettingsError
+from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .storage import EngineStorage, JsonDirectoryStorage
 
 SIMULATED_MEASURANDS = frozenset(
@@ -33,9 +34,23 @@ SIMULATED_MEASURANDS = frozenset(
 )
 
 HELP = (
-    "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG | fault N CODE | "
-    "clear N | meter N WH | offline | online | quit"
+    "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG [N] | "
+    "fault N CODE | clear N | meter N WH | offline | online | help | quit"
 )
+# How many words after the verb each command takes (fewest, most).
+ARITY: dict[str, tuple[int, int]] = {
+    "plug": (1, 1),
+    "unplug": (1, 1),
+    "ev-charging": (1, 1),
+    "ev-suspended": (1, 1),
+    "swipe": (1, 2),
+    "fault": (2, 2),
+    "clear": (1, 1),
+    "meter": (2, 2),
+    "offline": (0, 0),
+    "online": (0, 0),
+    "help": (0, 0),
+}
 
 
 def emit(event: str, **data: Any) -> None:
@@ -117,6 +132,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ca-file", help="CA bundle for wss:// (default: system CAs)")
     parser.add_argument("--client-cert", help="client certificate (profile 3)")
     parser.add_argument("--client-key", help="client private key (profile 3)")
+    parser.add_argument("--serial", help="charge point serial number (BootNotification)")
+    parser.add_argument(
+        "--no-lock",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="connector N has a fixed cable and no lock (repeatable)",
+    )
+    parser.add_argument(
+        "--feature-profiles",
+        default=",".join(FEATURE_PROFILES),
+        help="comma-separated OCPP 1.6 feature profiles to offer (Core always)",
+    )
+    parser.add_argument(
+        "--accept-measurand-lists",
+        action="store_true",
+        help="accept a list of several valid measurands and sample those the charger has",
+    )
     parser.add_argument("--vendor", default="ocpp_cp")
     parser.add_argument("--model", default="Simulator")
     parser.add_argument("--voltage", type=float, default=230.0)
@@ -147,6 +181,12 @@ async def run(args: argparse.Namespace) -> int:
             reconnect_initial_delay=args.reconnect_delay,
             reconnect_max_delay=max(args.reconnect_delay, 60.0),
             call_timeout=args.call_timeout,
+            serial_number=args.serial,
+            connectors_without_lock=frozenset(args.no_lock),
+            feature_profiles=frozenset(
+                p.strip() for p in args.feature_profiles.split(",") if p.strip()
+            ),
+            accept_measurand_lists=args.accept_measurand_lists,
         )
     except SettingsError as err:
         emit("error", setting=err.key, message=str(err))
@@ -174,7 +214,12 @@ async def run(args: argparse.Namespace) -> int:
     charger.engine = engine
     for connector_id in range(1, settings.number_of_connectors + 1):
         charger.publish(connector_id)
-    await engine.start()
+    try:
+        await engine.start()
+    except (OSError, ValueError) as err:  # e.g. a CA or certificate file that is not there
+        emit("error", message=f"cannot start: {err}")
+        await engine.stop()
+        return 2
     try:
         await command_loop(engine, charger)
     finally:
@@ -199,16 +244,37 @@ async def command_loop(engine: ChargePointEngine, charger: SimulatedCharger) -> 
             return
         try:
             result = await apply_command(engine, charger, text.split())
-        except (ValueError, IndexError) as err:
+        except ValueError as err:
             emit("command", command=text, ok=False, error=str(err) or HELP)
+        except Exception as err:  # never a traceback for a line of input
+            logging.getLogger(__name__).exception("Command %r failed", text)
+            emit("command", command=text, ok=False, error=f"{type(err).__name__}: {err}")
         else:
             emit("command", command=text, ok=True, result=result)
+
+
+def connector_number(engine: ChargePointEngine, word: str) -> int:
+    try:
+        connector_id = int(word)
+    except ValueError:
+        raise ValueError(f"{word!r} is not a connector number") from None
+    last = engine.settings.number_of_connectors
+    if not 1 <= connector_id <= last:
+        raise ValueError(f"no connector {connector_id}: this charge point has 1 to {last}")
+    return connector_id
 
 
 async def apply_command(
     engine: ChargePointEngine, charger: SimulatedCharger, words: list[str]
 ) -> str | None:
     verb, args = words[0], words[1:]
+    if verb not in ARITY:
+        raise ValueError(f"unknown command {verb!r}; {HELP}")
+    fewest, most = ARITY[verb]
+    if not fewest <= len(args) <= most:
+        raise ValueError(f"{verb}: wrong number of arguments; {HELP}")
+    if verb == "help":
+        return HELP
     if verb == "offline":
         engine.go_offline()
         return None
@@ -216,9 +282,9 @@ async def apply_command(
         engine.go_online()
         return None
     if verb == "swipe":
-        return await engine.swipe(args[0])
-    connector_id = int(args[0])
-    engine.connectors[connector_id]
+        target = connector_number(engine, args[1]) if len(args) > 1 else None
+        return await engine.swipe(args[0], target)
+    connector_id = connector_number(engine, args[0])
     if verb == "plug":
         engine.set_plugged(connector_id, True)
     elif verb == "unplug":
@@ -229,18 +295,23 @@ async def apply_command(
         engine.set_ev_state(connector_id, EvState.CHARGING if charging else EvState.SUSPENDED)
         charger.publish(connector_id)
     elif verb == "fault":
-        engine.set_fault(connector_id, ChargePointErrorCode(args[1]))
+        try:
+            code = ChargePointErrorCode(args[1])
+        except ValueError:
+            raise ValueError(f"{args[1]!r} is not an OCPP 1.6 error code") from None
+        engine.set_fault(connector_id, code)
     elif verb == "clear":
         engine.clear_fault(connector_id)
     elif verb == "meter":
-        value = float(args[1])
-        if value < charger.energy_wh.get(connector_id, 0.0):
-            raise ValueError("the energy register never goes backwards")
+        try:
+            value = float(args[1])
+        except ValueError:
+            raise ValueError(f"{args[1]!r} is not a number of Wh") from None
+        if not math.isfinite(value) or value < charger.energy_wh.get(connector_id, 0.0):
+            raise ValueError("the energy register is a finite number that never goes backwards")
         charger.energy_wh[connector_id] = value
         charger.publish(connector_id)
         await charger.save()
-    else:
-        raise ValueError(f"unknown command {verb!r}; {HELP}")
     return None
 
 

@@ -19,6 +19,7 @@ from .context import EngineContext
 _LOGGER = logging.getLogger(__name__)
 
 DOCUMENT_AVAILABILITY = "availability"
+SCHEDULED = "scheduled"
 # A connector with a transaction reports one of these; they wait for its StartTransaction.
 TRANSACTION_STATES = frozenset(
     {
@@ -171,16 +172,32 @@ class ConnectorService:
     def restore_availability(self, saved: Any) -> None:
         if not isinstance(saved, dict):
             return
+        scheduled = saved.get(SCHEDULED)
         for key, operative in saved.items():
-            connector = self.ctx.connectors.get(int(key))
-            if connector is not None:
+            if key.isdigit() and (connector := self.ctx.connectors.get(int(key))) is not None:
                 connector.operative = bool(operative)
+        for key, operative in (scheduled if isinstance(scheduled, dict) else {}).items():
+            if key.isdigit() and (connector := self.ctx.connectors.get(int(key))) is not None:
+                connector.scheduled_operative = bool(operative)
 
-    def _availability_document(self, changes: dict[int, bool]) -> dict[str, bool]:
-        return {
+    def _availability_document(
+        self, changes: dict[int, bool], scheduled: dict[int, bool] | None = None
+    ) -> dict[str, Any]:
+        """Each connector's availability, and the changes waiting for a session to end (a
+        Scheduled answer is a promise too: it survives a restart)."""
+        waiting = {
+            c.connector_id: c.scheduled_operative
+            for c in self.ctx.connectors.values()
+            if c.scheduled_operative is not None and c.connector_id not in changes
+        }
+        waiting.update(scheduled or {})
+        document: dict[str, Any] = {
             str(c.connector_id): changes.get(c.connector_id, c.operative)
             for c in self.ctx.connectors.values()
         }
+        if waiting:
+            document[SCHEDULED] = {str(k): v for k, v in waiting.items()}
+        return document
 
     async def change_availability(self, connector_id: int, operative: bool) -> str | None:
         """ChangeAvailability: Accepted or Scheduled once durable; None for no such connector.
@@ -205,8 +222,9 @@ class ConnectorService:
                 scheduled.append(connector)
             else:
                 now[connector.connector_id] = operative
+        waiting = {c.connector_id: operative for c in scheduled}
         if not await self.ctx.save_document(
-            DOCUMENT_AVAILABILITY, self._availability_document(now)
+            DOCUMENT_AVAILABILITY, self._availability_document(now, waiting)
         ):
             return "Rejected"
         for connector in targets:

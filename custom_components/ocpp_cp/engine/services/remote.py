@@ -63,6 +63,10 @@ class RemoteService:
         connector = self.ctx.connectors.get(connector_id)
         if connector is None or connector_id == 0:
             return UnlockOutcome.NOT_SUPPORTED
+        if connector_id in self.ctx.settings.connectors_without_lock:
+            # A fixed cable has no lock to open: like libocpp, NotSupported, and a running
+            # transaction goes on (stopping it would not free anything).
+            return UnlockOutcome.NOT_SUPPORTED
         self.transactions.end(connector, Reason.unlock_command)
         try:
             outcome = await asyncio.wait_for(self.ctx.hardware.unlock_connector(connector_id), 10)

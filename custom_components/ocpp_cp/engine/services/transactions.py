@@ -362,7 +362,7 @@ class TransactionService:
         except Exception:
             _LOGGER.exception("Unlocking connector %s failed", connector_id)
 
-    async def swipe(self, id_tag: str) -> str:
+    async def swipe(self, id_tag: str, connector_id: int | None = None) -> str:
         """An RFID card at the reader: stop the session it (or its group) started, or start one.
 
         Section 3.10: another idTag stops a transaction when its parentIdTag (from the local
@@ -375,7 +375,7 @@ class TransactionService:
                 self.end(connector, Reason.local)
                 return "stopped"
         running = [c for c in connectors if c.transaction is not None]
-        if not running and self.pick_connector(None) is None:
+        if not running and self.pick_connector(connector_id) is None:
             return "no_connector"
         check = await self.authorization.check(id_tag)
         group = check.parent_id_tag.lower() if check.parent_id_tag else None
@@ -384,7 +384,7 @@ class TransactionService:
             if check.accepted and group and tx and (tx.parent_id_tag or "").lower() == group:
                 self.end(connector, Reason.local)
                 return "stopped"
-        target = self.pick_connector(None, id_tag, check.parent_id_tag)
+        target = self.pick_connector(connector_id, id_tag, check.parent_id_tag)
         if target is None:
             return "no_connector"
         if not check.accepted:
