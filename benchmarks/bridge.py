@@ -25,8 +25,11 @@ a command "is sent" right before the CSMS's ``send()`` writes it (after the libr
 validated it). So neither the CSMS library's validation nor its handlers are counted.
 
 Between two samples the benchmark waits until the charge point is idle (no call waiting
-for an answer, no status or transaction message queued, no follow-up task running, Home
-Assistant idle), so every sample starts from rest. Every toggle must produce exactly one
+for an answer, no StatusNotification queued, no journal write on its way (``ctx.persisting``),
+no transaction message in the journal waiting for delivery (``journal.pending``, the delivery's
+``idle`` event), no follow-up task running, Home Assistant idle), so every sample starts from
+rest. The engine writes each transaction change (StartTransaction, StopTransaction) as one
+fsynced commit of its journal before it sends it. Every toggle must produce exactly one
 StatusNotification with the expected status; every RemoteStart must be accepted and produce
 one StartTransaction and one ``switch.turn_on``; every RemoteStop one StopTransaction (reason
 Remote) and one ``switch.turn_off``. Anything else, or an error logged while measuring,
@@ -63,7 +66,9 @@ from common import percentile
 # their import time (a few seconds) counts in the printed run time.
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant, ServiceCall
-    from pytest_homeassistant_custom_component.common import MockConfigEntry
+    from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+        MockConfigEntry,
+    )
 
     from custom_components.ocpp_cp.bridge import OcppCpBridge
     from tests.csms import TestCsms
@@ -280,19 +285,25 @@ def set_source_states(hass: HomeAssistant) -> None:
 
 
 def charge_point_idle(hass: HomeAssistant, bridge: OcppCpBridge) -> Callable[[], bool]:
-    """Nothing in flight: no call awaiting an answer, nothing queued, no follow-up running.
+    """Nothing in flight: no call awaiting an answer, no status report queued, no journal
+    write on its way, no transaction message waiting for delivery, no follow-up running.
 
-    Reads private engine attributes; only used to let the system come to rest between
-    samples, never for a time stamp.
+    Reads private engine attributes (the wire's ``_pending`` calls, the connector service's
+    status ``_queue``); only used to let the system come to rest between samples, never for a
+    time stamp.
     """
     engine = bridge.engine
+    ctx = engine.ctx
+    services = engine.services
 
     def idle() -> bool:
         return not (
-            engine._pending
-            or engine._status_queue
-            or engine._tx_queue
-            or engine._tasks
+            engine.wire._pending
+            or services.connectors._queue
+            or ctx.persisting
+            or ctx.journal.pending
+            or not services.delivery.idle.is_set()
+            or ctx.tasks
             or hass._tasks
         )
 

@@ -19,10 +19,19 @@ a. CSMS ``GetConfiguration`` CALL -> CALLRESULT round trip, p50/p99 ms (timed by
 b. "plug changed" input (an asyncio.Queue) -> StatusNotification arriving at the CSMS,
    p50/p99 ms (``time.perf_counter`` at the input and at the CSMS's receive).
 c. MeterValues (10 sampled values) one at a time, each awaiting its CALLRESULT:
-   messages/s and CPU µs per message (``time.process_time`` of this process).
+   messages/s and CPU µs per message (``time.process_time`` of this process). The engine
+   builds them in ``MeteringService.send_now`` and sends them with ``OcppRpc.call_action``
+   (see ``EngineAdapter``). Target: engine at least 0.8x the floor's msg/s.
 d. Resident memory (VmRSS) per connected, booted charge point: 100 of them in one fresh
    subprocess per column (after a warm-up one and 100 unmeasured fillers, see
    ``memory_worker``), the CSMS in another subprocess.
+e. Engine column only: CSMS ``ChangeConfiguration`` (MeterValueSampleInterval, alternately
+   60 and 61) CALL -> CALLRESULT ``Accepted``, p50/p99 ms (timed by the CSMS, 200 after 20
+   warm-up). The engine answers only once the new value is durable: one commit of its
+   journal file (a real file in a temporary directory: SQLite WAL, ``synchronous=FULL``, so
+   an fsync). The last value is then read back from the file through a separate SQLite
+   connection. Printed beside it: the fsync floor, p50 of a bare ``os.fsync`` after a
+   100-byte write to a file in the same directory. Target: p50 under 2 ms.
 
 By default the CSMS of rows a-c runs in a separate process, as a real CSMS does (the issue's
 reference floor of ~0.37 ms / ~2,500 msg/s was measured that way); CPU per message is then
@@ -83,6 +92,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -113,7 +123,14 @@ CSMS_SERVER_LIFETIME = 1800.0  # the out-of-process CSMS exits by itself after t
 CSMS_SERVER_MAX_COMMANDS = 100_000
 CONNECTOR_ID = 1
 TRANSACTION_ID = 1
+# Row e: the key the CSMS changes and the values it alternates between.
+CC_KEY = "MeterValueSampleInterval"
+CC_VALUES = ("60", "61")
+CC_TARGET_P50_MS = 2.0
+MV_FLOOR_TARGET = 0.8  # row c, engine msg/s against the floor's
 ENGINE_MODULE = "custom_components.ocpp_cp.engine"
+JOURNAL_FILE = "journal.sqlite3"
+CONFIGURATION_DOCUMENT = "configuration"  # the journal's documents row ChangeConfiguration writes
 
 
 class BenchmarkError(RuntimeError):
@@ -150,12 +167,22 @@ class Sizes:
     status_n: int = 1000
     mv_warmup: int = 100
     mv_n: int = 3000
+    cc_warmup: int = 20
+    cc_n: int = 200
     mem_cps: int = 100
 
 
 FULL = Sizes()
 QUICK = Sizes(
-    rt_warmup=20, rt_n=200, status_warmup=10, status_n=100, mv_warmup=20, mv_n=300, mem_cps=20
+    rt_warmup=20,
+    rt_n=200,
+    status_warmup=10,
+    status_n=100,
+    mv_warmup=20,
+    mv_n=300,
+    cc_warmup=5,
+    cc_n=50,
+    mem_cps=20,
 )
 
 
@@ -171,6 +198,10 @@ class Figures:
     mv_cpu_us: float
     rss_kb_per_cp: float
     rss_first_cp_kb: float
+    # Row e, only for a charge point that keeps its configuration durably (the engine).
+    cc_p50_ms: float | None = None
+    cc_p99_ms: float | None = None
+    fsync_p50_ms: float | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -287,6 +318,8 @@ class CsmsControl(Protocol):
 
     async def round_trips(self, cp_id: str, count: int) -> tuple[list[float], str]: ...
 
+    async def change_configuration(self, cp_id: str, count: int) -> tuple[list[float], int]: ...
+
     async def snapshot(self) -> CsmsSnapshot: ...
 
 
@@ -361,6 +394,29 @@ class MiniCsms:
                 samples.append(elapsed)
                 first = first or raw
         return samples, first
+
+    async def change_configuration(self, cp_id: str, count: int) -> tuple[list[float], int]:
+        """Send ``count`` ChangeConfiguration CALLs one at a time, MeterValueSampleInterval
+        alternately 60 and 61 (the last one 60 + (count - 1) % 2); return the round-trip times
+        in seconds and how many answers were not ``{"status": "Accepted"}``."""
+        if cp_id not in self.connections:
+            raise BenchmarkError(f"{cp_id} is not connected")
+        frames = [
+            (
+                f"cc{i}",
+                f'[2,"cc{i}","ChangeConfiguration",'
+                f'{{"key":"{CC_KEY}","value":"{CC_VALUES[i % 2]}"}}]',
+            )
+            for i in range(count)
+        ]
+        samples: list[float] = []
+        refused = 0
+        async with asyncio.timeout(ROW_TIMEOUT):
+            for unique_id, frame in frames:
+                elapsed, raw = await self._call(cp_id, unique_id, frame)
+                samples.append(elapsed)
+                refused += json.loads(raw)[2] != {"status": "Accepted"}
+        return samples, refused
 
     async def _call(self, cp_id: str, unique_id: str, frame: str) -> tuple[float, str]:
         ws = self.connections[cp_id]
@@ -453,6 +509,10 @@ class RemoteCsms:
         samples, first = await self._request(op="round_trips", cp_id=cp_id, count=count)
         return samples, first
 
+    async def change_configuration(self, cp_id: str, count: int) -> tuple[list[float], int]:
+        samples, refused = await self._request(op="change_configuration", cp_id=cp_id, count=count)
+        return samples, refused
+
     async def snapshot(self) -> CsmsSnapshot:
         return CsmsSnapshot(**await self._request(op="snapshot"))
 
@@ -505,11 +565,14 @@ async def serve_csms_subprocess() -> None:
                 try:
                     op = command.pop("op")
                     if op == "reset":
-                        reply = {"result": await csms.reset()}
+                        await csms.reset()
+                        reply = {"result": None}
                     elif op == "snapshot":
                         reply = {"result": dataclasses.asdict(await csms.snapshot())}
                     elif op == "round_trips":
                         reply = {"result": await csms.round_trips(**command)}
+                    elif op == "change_configuration":
+                        reply = {"result": await csms.change_configuration(**command)}
                     else:
                         reply = {"error": f"unknown op {op!r}"}
                 except Exception as error:  # reported to the parent, which raises
@@ -620,6 +683,48 @@ async def measure_meter_values(
         raise BenchmarkError(f"CSMS got {received} MeterValues, expected {n}")
     _check_meter_values(snapshot.last_frame.get("MeterValues"))
     return n / wall, cpu / n * 1e6
+
+
+FSYNC_N = 200
+FSYNC_WRITE = b"x" * 100
+
+
+def fsync_floor(directory: str, count: int = FSYNC_N) -> float:
+    """p50 seconds of a bare ``os.fsync`` after a small write to a file in ``directory``."""
+    path = os.path.join(directory, "fsync_floor.bin")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    samples: list[float] = []
+    try:
+        for _ in range(count):
+            os.write(fd, FSYNC_WRITE)
+            started = time.perf_counter()
+            os.fsync(fd)
+            samples.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return percentile(samples, 50)
+
+
+async def measure_durable_configuration(
+    factory: CPFactory, csms: CsmsControl, n: int, warmup: int
+) -> tuple[float, float, float]:
+    """Row e: CSMS ChangeConfiguration CALL -> CALLRESULT Accepted, the value durable in the
+    charge point's journal file first; (p50, p99, fsync floor p50) in ms."""
+    async with connected_cp(factory, csms, "config") as (cp_id, cp):
+        if not isinstance(cp, EngineAdapter) or cp.queue_dir is None:
+            raise BenchmarkError("row e needs a charge point with a journal file")
+        gc.collect()
+        samples, refused = await csms.change_configuration(cp_id, warmup + n)
+        stored = await asyncio.to_thread(cp.durable_setting, CC_KEY)
+        fsync_p50 = await asyncio.to_thread(fsync_floor, cp.queue_dir)
+    if refused:
+        raise BenchmarkError(f"{refused} ChangeConfiguration answers were not Accepted")
+    expected = CC_VALUES[(warmup + n - 1) % 2]
+    if stored != expected:
+        raise BenchmarkError(f"the journal file holds {CC_KEY}={stored!r}, expected {expected}")
+    samples = samples[warmup:]
+    return percentile(samples, 50) * 1e3, percentile(samples, 99) * 1e3, fsync_p50 * 1e3
 
 
 async def _send_meter(cp: ChargePointAdapter, seq: int) -> None:
@@ -754,13 +859,16 @@ async def measure_column(
     csms_url: str,
     sizes: Sizes = FULL,
     csms: CsmsControl | None = None,
+    *,
+    durable_config: bool = False,
 ) -> Figures:
-    """All four rows for one kind of charge point.
+    """Rows a-d (and e with ``durable_config``) for one kind of charge point.
 
-    ``csms_url`` is the out-of-process CSMS for row d; rows a-c use ``csms`` or, if None,
-    a MiniCsms started in this process. ``name`` must be known to ``column_factory`` so
-    that the memory subprocess can build the same kind of charge point.
+    ``csms_url`` is the out-of-process CSMS for row d; rows a-c and e use ``csms`` or, if
+    None, a MiniCsms started in this process. ``name`` must be known to ``column_factory``
+    so that the memory subprocess can build the same kind of charge point.
     """
+    cc: tuple[float | None, float | None, float | None] = (None, None, None)
     async with contextlib.AsyncExitStack() as stack:
         if csms is None:
             csms = await stack.enter_async_context(local_csms())
@@ -769,6 +877,8 @@ async def measure_column(
             factory, csms, sizes.status_n, sizes.status_warmup
         )
         mv_rate, mv_cpu = await measure_meter_values(factory, csms, sizes.mv_n, sizes.mv_warmup)
+        if durable_config:
+            cc = await measure_durable_configuration(factory, csms, sizes.cc_n, sizes.cc_warmup)
     memory = await measure_memory(name, csms_url, sizes.mem_cps)
     return Figures(
         rt_p50_ms=rt_p50,
@@ -779,6 +889,9 @@ async def measure_column(
         mv_cpu_us=mv_cpu,
         rss_kb_per_cp=memory["rss_kb_per_cp"],
         rss_first_cp_kb=memory["rss_first_cp_kb"],
+        cc_p50_ms=cc[0],
+        cc_p99_ms=cc[1],
+        fsync_p50_ms=cc[2],
     )
 
 
@@ -856,7 +969,7 @@ _HEARTBEAT_KEY: dict[str, Any] = {"key": "HeartbeatInterval", "readonly": False,
 class _PlainLibCP(OcppChargePoint):  # type: ignore[misc]
     """A charge point as the ocpp library's README writes one."""
 
-    @on(Action.get_configuration)
+    @on(Action.get_configuration)  # type: ignore[misc]
     async def on_get_configuration(
         self, key: list[str] | None = None, **_: Any
     ) -> call_result.GetConfiguration:
@@ -917,16 +1030,24 @@ _NOTES: list[str] = []
 class EngineAdapter:
     """The ocpp_cp engine behind the benchmark interface, driven through its real input path.
 
-    Row b toggles the plug input (``set_plugged``) and lets the engine send the
-    StatusNotification itself; row c feeds the ten readings through ``set_reading`` and lets
-    the engine build, validate and send MeterValues (``send_meter_values``).
+    Every engine has a real journal file (``queue_path`` in a temporary directory: SQLite WAL,
+    ``synchronous=FULL``), as in Home Assistant. Row a is answered by the GetConfiguration
+    handler (``ocpp16/handlers``) through ``OcppRpc``; row b toggles the plug input
+    (``set_plugged``): ``ConnectorService`` queues the StatusNotification and its sender
+    sends it; row c feeds the ten readings through ``set_reading`` and calls
+    ``send_meter_values``: ``MeteringService.send_now`` builds the sampled values
+    (``sampled_values`` with the limit service's offered current, ``now_stamp``) and sends
+    them with ``OcppRpc.call_action`` (compiled schema validation, no journal: there is no
+    transaction); row e is answered by the ChangeConfiguration handler, which awaits
+    ``ConfigurationService.change`` -> ``Journal.save_document`` (one fsynced commit) before
+    it answers Accepted.
     """
 
     def __init__(self, engine_module: ModuleType, charge_point_id: str) -> None:
         self._module = engine_module
         self._charge_point_id = charge_point_id
         self._engine: Any = None
-        self._queue_dir: str | None = None
+        self.queue_dir: str | None = None
 
     async def connect(self, url: str) -> None:
         module = self._module
@@ -938,12 +1059,12 @@ class EngineAdapter:
             call_timeout=OP_TIMEOUT,
         )
         # A real queue file per charge point, as in Home Assistant: its SQLite connection counts.
-        self._queue_dir = tempfile.mkdtemp(prefix="ocpp_cp_bench_")
+        self.queue_dir = tempfile.mkdtemp(prefix="ocpp_cp_bench_")
         engine = module.ChargePointEngine(
             settings,
             module.NullHardware(),
             module.MemoryStorage(),
-            queue_path=os.path.join(self._queue_dir, "queue.sqlite3"),
+            queue_path=os.path.join(self.queue_dir, JOURNAL_FILE),
         )
         self._engine = engine
         await engine.start()
@@ -957,11 +1078,31 @@ class EngineAdapter:
             await self._idle()
 
     async def _idle(self) -> None:
-        """Until every queued StatusNotification has been sent and answered."""
+        """Until every queued StatusNotification has been sent and answered (reads the
+        connector service's status queue and the wire's call lock, both private)."""
         engine = self._engine
+        statuses = engine.services.connectors._queue
+        call_lock = engine.wire._call_lock
         await asyncio.sleep(0)
-        while engine._status_queue or engine._call_lock.locked():
+        while statuses or call_lock.locked():
             await asyncio.sleep(0)
+
+    def durable_setting(self, key: str) -> str | None:
+        """``key`` as the journal FILE holds it (a separate SQLite connection, read-only)."""
+        if self.queue_dir is None:
+            return None
+        path = Path(self.queue_dir, JOURNAL_FILE)
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                "SELECT value FROM documents WHERE key = ?", (CONFIGURATION_DOCUMENT,)
+            ).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return None
+        value = json.loads(row[0]).get(key)
+        return None if value is None else str(value)
 
     async def send_status(self, connector_id: int, status: str) -> None:
         self._engine.set_plugged(connector_id, status == "Preparing")
@@ -984,8 +1125,8 @@ class EngineAdapter:
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.stop()
-        if self._queue_dir is not None:
-            shutil.rmtree(self._queue_dir, ignore_errors=True)
+        if self.queue_dir is not None:
+            shutil.rmtree(self.queue_dir, ignore_errors=True)
 
 
 def _engine_adapter_factory(engine: ModuleType) -> CPFactory | None:
@@ -1022,7 +1163,7 @@ async def measure_engine(
     factory = engine_factory()
     if factory is None:
         return None
-    return await measure_column("engine", factory, csms_url, sizes, csms)
+    return await measure_column("engine", factory, csms_url, sizes, csms, durable_config=True)
 
 
 def column_factory(column: str) -> CPFactory | None:
@@ -1052,6 +1193,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("mv_cpu_us", "   CPU per MeterValues (µs)", "{:,.0f}"),
     ("rss_kb_per_cp", "d. RSS per connected charge point (KB)", "{:,.1f}"),
     ("rss_first_cp_kb", "   first charge point incl. one-time (KB)", "{:,.0f}"),
+    ("cc_p50_ms", "e. ChangeConfiguration -> Accepted, durable p50 (ms)", "{:.3f}"),
+    ("cc_p99_ms", "   ChangeConfiguration -> Accepted, durable p99 (ms)", "{:.3f}"),
+    ("fsync_p50_ms", "   fsync floor p50, same directory (ms)", "{:.3f}"),
 )
 
 
@@ -1078,6 +1222,15 @@ def targets(figures: dict[str, Figures | None]) -> list[dict[str, Any]]:
             "met": lambda v: v <= 1.5,
         },
         {
+            "name": "MeterValues throughput engine/floor",
+            "value": _ratio(get("engine", "mv_per_s"), get("floor", "mv_per_s")),
+            "reference": _ratio(get("plain", "mv_per_s"), get("floor", "mv_per_s")),
+            "reference_label": "plain/floor",
+            "unit": "x",
+            "target": f">= {MV_FLOOR_TARGET:g}x",
+            "met": lambda v: v >= MV_FLOOR_TARGET,
+        },
+        {
             "name": "MeterValues throughput engine/plain",
             "value": _ratio(get("engine", "mv_per_s"), get("plain", "mv_per_s")),
             "reference": _ratio(get("floor", "mv_per_s"), get("plain", "mv_per_s")),
@@ -1093,6 +1246,15 @@ def targets(figures: dict[str, Figures | None]) -> list[dict[str, Any]]:
             "unit": " KB",
             "target": "< 250 KB",
             "met": lambda v: v < 250.0,
+        },
+        {
+            "name": "ChangeConfiguration durable p50 (engine)",
+            "value": get("engine", "cc_p50_ms"),
+            "reference": get("engine", "fsync_p50_ms"),
+            "reference_label": "fsync floor p50",
+            "unit": " ms",
+            "target": f"< {CC_TARGET_P50_MS:g} ms",
+            "met": lambda v: v < CC_TARGET_P50_MS,
         },
     ]
 
@@ -1115,7 +1277,9 @@ def render(figures: dict[str, Figures | None], meta: dict[str, Any]) -> str:
             cells.append(f"{'n/a' if value is None else fmt.format(value):>16}")
         lines.append(f"{label:<{label_width}}" + "".join(cells))
     lines += ["", "targets (same run)"]
-    for target in targets(figures):
+    table = targets(figures)
+    name_width = max(len(target["name"]) for target in table) + 2
+    for target in table:
         value = target["value"]
         shown = "n/a" if value is None else f"{value:.2f}{target['unit']}"
         verdict = "" if value is None else ("  met" if target["met"](value) else "  MISSED")
@@ -1123,7 +1287,8 @@ def render(figures: dict[str, Figures | None], meta: dict[str, Any]) -> str:
         ref_label = target.get("reference_label", "plain lib")
         ref = "" if reference is None else f"   ({ref_label}: {reference:.2f}{target['unit']})"
         lines.append(
-            f"  {target['name']:<38}{shown:>10}   target {target['target']:<9}{verdict}{ref}"
+            f"  {target['name']:<{name_width}}{shown:>10}   target {target['target']:<9}"
+            f"{verdict}{ref}"
         )
     lines += ["", *_NOTES, f"run time: {meta['run_time_s']:.1f} s"]
     return "\n".join(line.rstrip() for line in lines)
@@ -1143,9 +1308,9 @@ async def run(sizes: Sizes, csms_process: bool) -> dict[str, Figures | None]:
     """Measure every column against the same CSMS code, in one run."""
     figures: dict[str, Figures | None] = {}
     async with csms_subprocess() as remote, contextlib.AsyncExitStack() as stack:
-        csms: CsmsControl = (
-            remote if csms_process else await stack.enter_async_context(local_csms())
-        )
+        csms: CsmsControl = remote
+        if not csms_process:
+            csms = await stack.enter_async_context(local_csms())
         url = remote.url
         figures["floor"] = await measure_column("floor", FloorChargePoint, url, sizes, csms)
         figures["plain"] = await measure_column("plain", PlainLibChargePoint, url, sizes, csms)
