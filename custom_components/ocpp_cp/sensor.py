@@ -51,6 +51,17 @@ def _limit_source_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[st
     }
 
 
+def _reservation_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[str, Any] | None:
+    reservation = bridge.engine.connectors[connector_id].reservation
+    if reservation is None:
+        return None
+    return {
+        "reservation_id": reservation.reservation_id,
+        "id_tag": reservation.id_tag,
+        "parent_id_tag": reservation.parent_id_tag,
+    }
+
+
 def _heartbeat(bridge: OcppCpBridge, _: int) -> datetime | None:
     at = bridge.engine.last_heartbeat
     return None if at is None else datetime.fromtimestamp(at, UTC)
@@ -154,6 +165,15 @@ CONNECTOR_SENSORS: tuple[OcppCpSensorDescription, ...] = (
         translation_key="next_limit_change",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda bridge, c: bridge.engine.limit_in_force(c).next_change,
+    ),
+    OcppCpSensorDescription(
+        key="reservation",
+        translation_key="reservation",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda bridge, c: (
+            r.expiry if (r := bridge.engine.connectors[c].reservation) else None
+        ),
+        attributes_fn=_reservation_attributes,
     ),
 )
 

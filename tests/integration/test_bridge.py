@@ -459,3 +459,37 @@ async def test_home_assistant_stop_stops_the_charge_point_cleanly(
     async with asyncio.timeout(5):
         await session.websocket.wait_closed()  # the CSMS sees the charge point leave
     # the entry is unloaded afterwards as usual (at teardown); stopping twice is harmless
+
+
+async def test_a_reservation_shows_on_the_connector_and_as_an_event(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    events: list[dict[str, Any]] = []
+    hass.bus.async_listen(EVENT_CSMS_REQUEST, lambda event: events.append(dict(event.data)))
+    expiry = "2030-01-02T03:04:05+00:00"
+    result = await csms.call(
+        call.ReserveNow(connector_id=1, expiry_date=expiry, id_tag="GUEST", reservation_id=77)
+    )
+    assert result.status == "Accepted"
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.cp1_reserved_until")
+    assert state is not None
+    assert state.state == expiry
+    assert state.attributes["reservation_id"] == 77
+    assert state.attributes["id_tag"] == "GUEST"
+    assert hass.states.get("sensor.cp1_status").state == "reserved"
+    (event,) = [e for e in events if e["kind"] == "reservation"]
+    assert (event["action"], event["status"], event["reservation_id"]) == (
+        "reserve",
+        "Accepted",
+        77,
+    )
+    cancelled = await csms.call(call.CancelReservation(reservation_id=77))
+    assert cancelled.status == "Accepted"
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.cp1_reserved_until").state == "unknown"
+    assert hass.states.get("sensor.cp1_status").state == "available"
+    assert await hass.config_entries.async_unload(entry.entry_id)

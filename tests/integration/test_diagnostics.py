@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -62,6 +63,10 @@ async def test_diagnostics_redact_secrets(
     await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
     await csms.call(call.RemoteStartTransaction(id_tag=SECRET_TAG, connector_id=1))
     await csms.wait_for("StartTransaction")
+    engine = entry.runtime_data.engine
+    async with asyncio.timeout(5):  # the answer's id is kept once it is durable
+        while engine.connectors[1].transaction.transaction_id is None:
+            await asyncio.sleep(0.01)
     await hass.async_block_till_done()
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
