@@ -118,6 +118,71 @@ async def test_full_scenario_without_schema_violations(
     assert stop["params"]["reason"] == "Remote"
     engine.set_plugged(1, False)
 
+    # reservation: reserved connector, the reserved idTag starts with the reservationId
+    reserve = {
+        "connectorId": 1,
+        "expiryDate": "2099-01-01T00:00:00Z",
+        "idTag": "RSV",
+        "reservationId": 5,
+    }
+    assert result_of(await strict.call("ReserveNow", reserve))["status"] == "Accepted"
+    await strict.wait_for(
+        lambda e: e.get("event") == "call_in"
+        and e["method"] == "StatusNotification"
+        and e["params"]["status"] == "Reserved"
+    )
+    engine.set_plugged(1, True)
+    assert await engine.swipe("RSV") == "started"
+    start = await strict.wait_for(
+        lambda e: e.get("event") == "call_in"
+        and e["method"] == "StartTransaction"
+        and e["params"].get("reservationId") == 5
+    )
+    assert start["params"]["idTag"] == "RSV"
+    assert await engine.swipe("RSV") == "stopped"
+    engine.set_plugged(1, False)
+    whole = dict(reserve, connectorId=0, reservationId=6)
+    assert result_of(await strict.call("ReserveNow", whole))["status"] == "Accepted"
+    assert result_of(await strict.call("CancelReservation", {"reservationId": 6})) == {
+        "status": "Accepted"
+    }
+    assert result_of(await strict.call("CancelReservation", {"reservationId": 99})) == {
+        "status": "Rejected"
+    }
+
+    # local list, case-insensitive keys, smart charging with its bounds
+    local_list = {
+        "listVersion": 3,
+        "updateType": "Full",
+        "localAuthorizationList": [{"idTag": "A", "idTagInfo": {"status": "Accepted"}}],
+    }
+    assert result_of(await strict.call("SendLocalList", local_list))["status"] == "Accepted"
+    assert result_of(await strict.call("GetLocalListVersion", {})) == {"listVersion": 3}
+    lowercase = {"key": "connectiontimeout", "value": "30"}
+    assert result_of(await strict.call("ChangeConfiguration", lowercase))["status"] == "Accepted"
+    profile = {
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 8,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        },
+    }
+    assert result_of(await strict.call("SetChargingProfile", profile))["status"] == "Accepted"
+    composite = result_of(
+        await strict.call("GetCompositeSchedule", {"connectorId": 0, "duration": 10**10})
+    )
+    assert composite["status"] == "Accepted"
+    assert result_of(
+        await strict.call("GetCompositeSchedule", {"connectorId": 1, "duration": -1})
+    ) == {"status": "Rejected"}
+    assert result_of(await strict.call("ClearChargingProfile", {"id": 8})) == {"status": "Accepted"}
+
     # the rest of Core, both directions
     assert result_of(await strict.call("DataTransfer", {"vendorId": "acme", "data": "x"}))
     assert (await engine.data_transfer("ocpp_cp", "hello", "world"))["status"] == "Accepted"
@@ -153,3 +218,5 @@ async def test_full_scenario_without_schema_violations(
         "StopTransaction",
         "DataTransfer",
     }
+    answered = {e["method"] for e in strict.events if e.get("event") == "result_in"}
+    assert answered >= {"ReserveNow", "CancelReservation", "SendLocalList", "SetChargingProfile"}
