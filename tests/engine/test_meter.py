@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import datetime
+from typing import Any
 
 import pytest
 from ocpp.v16 import call
+from ocpp.v16.enums import Measurand, ReadingContext
 
 from custom_components.ocpp_cp.engine.meter import MeterReadings, format_value, sampled_values
+from custom_components.ocpp_cp.engine.ocpp16.validation import validate
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory
@@ -123,3 +127,32 @@ async def test_transaction_message_retried_then_given_up(
     assert stop["reason"] == "DeAuthorized"
     assert engine.connectors[1].transaction is None
     assert engine.hardware.calls[-1] == ("permitted", (1, False))  # type: ignore[attr-defined]
+
+
+def test_every_sampled_meter_value_is_schema_valid() -> None:
+    """The engine sends triggered MeterValues without validating them at run time (the hot
+    path); this is the check instead: whatever the readings, the builder's output fits the
+    1.6 schema, for every measurand, phase, context and value range."""
+    rng = random.Random(16)
+    measurands = sorted(m.value for m in Measurand)
+    contexts = [c.value for c in ReadingContext]
+    extremes = [0.0, -0.0, 1e-9, 0.0005, 123456789.123, -5.5, 1e15, 7.0]
+    for _ in range(300):
+        readings = MeterReadings()
+        for measurand in rng.sample(measurands, rng.randint(0, len(measurands))):
+            phases = [None, "L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2"]
+            for phase in rng.sample(phases, rng.randint(1, 3)):
+                value = rng.choice([*extremes, rng.uniform(-1e6, 1e6)])
+                readings.set(measurand, value, phase)
+        offered = {"Current.Offered": rng.uniform(0, 80), "Power.Offered": rng.uniform(0, 5e4)}
+        wanted = rng.sample(measurands, rng.randint(1, len(measurands)))
+        values = sampled_values(readings, wanted, rng.choice(contexts), offered)
+        if not values:
+            continue
+        payload: dict[str, Any] = {
+            "connectorId": rng.randint(0, 16),
+            "meterValue": [{"timestamp": "2026-12-06T01:02:03.456Z", "sampledValue": values}],
+        }
+        if rng.random() < 0.5:
+            payload["transactionId"] = rng.randint(-(2**31), 2**31)
+        validate("MeterValues", payload, response=False, inbound=False)

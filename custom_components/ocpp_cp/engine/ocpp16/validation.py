@@ -228,11 +228,16 @@ def _compiled(action: str) -> bool:
     ) in _validators
 
 
+_ready: set[str] = set()
+
+
 async def ensure_validators(action: str) -> None:
     """Compile an action's schemas off the event loop unless they already are."""
-    if _all_loaded or action not in KNOWN_ACTIONS or _compiled(action):
+    if action in _ready or _all_loaded:
         return
-    await asyncio.get_running_loop().run_in_executor(None, load_validators, (action,))
+    if action in KNOWN_ACTIONS and not _compiled(action):
+        await asyncio.get_running_loop().run_in_executor(None, load_validators, (action,))
+    _ready.add(action)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,12 @@ class Wire(Protocol):
     def connected(self) -> bool: ...
 
     async def call_action(
-        self, action: str, payload: dict[str, Any], *, unique_id: str | None = None
+        self,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        unique_id: str | None = None,
+        checked: bool = False,
     ) -> dict[str, Any]: ...
 
     async def call_encoded(
@@ -139,12 +144,14 @@ class EngineContext:
         except KeyError:
             raise ValueError(f"no connector {connector_id}") from None
 
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, action: str, payload: dict[str, Any], *, checked: bool = False
+    ) -> dict[str, Any]:
         """A non-transaction CALL; raises NotConnectedError-like errors of the wire."""
         wire = self.wire
         if wire is None:
             raise ConnectionError("no wire")
-        return await wire.call_action(action, payload)
+        return await wire.call_action(action, payload, checked=checked)
 
     async def call_stored(self, action: str, unique_id: str, payload_text: str) -> dict[str, Any]:
         """A transaction message from the journal, validated when it was stored: resent with

@@ -169,7 +169,7 @@ class MeteringService:
         if tx is not None and tx.transaction_id is not None:
             payload["transactionId"] = tx.transaction_id
         try:
-            await self.ctx.call("MeterValues", payload)
+            await self.ctx.call("MeterValues", payload, checked=True)
         except (TimeoutError, OcppCallError, NotConnectedError) as err:
             _LOGGER.info("MeterValues failed: %s", err)
             return False
