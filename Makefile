@@ -10,9 +10,11 @@ demo:
 venv:
 	@bash scripts/venv.sh >/dev/null
 
-# Builds (or reuses) the pinned virtualenv, then runs lint, type checks and every test.
+# Installs what the tests need (the pinned virtualenv, the npm packages, Debian's Chromium and
+# Mosquitto with root or sudo), then runs lint, type checks and every test.
 test:
-	@VENV=$$(bash scripts/venv.sh) && \
+	@bash scripts/ci-deps.sh && \
+	  VENV=$$(bash scripts/venv.sh) && \
 	  "$$VENV/bin/ruff" check custom_components tests benchmarks example firmware && \
 	  "$$VENV/bin/ruff" format --check custom_components tests benchmarks example firmware && \
 	  "$$VENV/bin/mypy" && \
