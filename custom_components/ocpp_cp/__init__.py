@@ -7,8 +7,10 @@ import os
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.typing import ConfigType
 
 from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge, queue_path
@@ -25,6 +27,42 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once, for every entry."""
     async_setup_services(hass)
     return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:
+    """1.1 -> 1.2: entities and devices were keyed by the unique id, which reconfigure
+    rewrites; they move to the entry id, keeping their entity ids and history."""
+    if entry.version > 1:
+        return False  # a newer release's entry: refuse rather than guess
+    if entry.minor_version < 2:
+        old = entry.unique_id
+        if old and old != entry.entry_id:
+            await _rekey(hass, entry, old)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
+    return True
+
+
+async def _rekey(hass: HomeAssistant, entry: OcppCpConfigEntry, old: str) -> None:
+    new = entry.entry_id
+
+    @callback
+    def entity_ids(registry_entry: er.RegistryEntry) -> dict[str, str] | None:
+        unique_id = registry_entry.unique_id
+        if not unique_id.startswith(f"{old}_"):
+            return None
+        return {"new_unique_id": new + unique_id[len(old) :]}
+
+    await er.async_migrate_entries(hass, entry.entry_id, entity_ids)
+    devices = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(devices, entry.entry_id):
+        identifiers = {
+            (domain, new + ident[len(old) :])
+            if domain == DOMAIN and (ident == old or ident.startswith(f"{old}_"))
+            else (domain, ident)
+            for domain, ident in device.identifiers
+        }
+        if identifiers != device.identifiers:
+            devices.async_update_device(device.id, new_identifiers=identifiers)
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:

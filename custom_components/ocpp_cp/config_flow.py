@@ -474,7 +474,8 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle an OCPP charge point config flow."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    # 2: entity unique ids and device identifiers are based on the entry id (see __init__).
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing entered."""

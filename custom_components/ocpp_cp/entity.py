@@ -20,7 +20,9 @@ class OcppCpEntity(Entity):
         self.entity_description = description
         self.connector_id = connector_id
         entry = bridge.entry
-        base = entry.unique_id or entry.entry_id
+        # The entry id, not the unique id: reconfiguring to another CSMS rewrites the unique id
+        # (URL + charge point id), and entities and the device must stay what they are.
+        base = entry.entry_id
         suffix = description.key if connector_id == 0 else f"{connector_id}_{description.key}"
         self._attr_unique_id = f"{base}_{suffix}"
         several = int(entry.data.get(CONF_CONNECTORS, 1)) > 1

@@ -13,6 +13,7 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
@@ -493,3 +494,74 @@ async def test_a_reservation_shows_on_the_connector_and_as_an_event(
     assert hass.states.get("sensor.cp1_reserved_until").state == "unknown"
     assert hass.states.get("sensor.cp1_status").state == "available"
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entities_of_an_older_release_keep_their_ids_and_history(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """Release 1.1 keyed entities and devices by the unique id; 1.2 by the entry id."""
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = entry_for(csms)
+    old = str(entry.unique_id)
+    entry.add_to_hass(hass)
+    entities = er.async_get(hass)
+    devices = dr.async_get(hass)
+    device = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, old)}, name="CP1"
+    )
+    legacy = entities.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{old}_connection_state",
+        config_entry=entry,
+        device_id=device.id,
+        suggested_object_id="cp1_connection_state",
+    )
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    hass.states.async_set(NUMBER, "16", {"min": 6, "max": 32})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.minor_version == 2
+    moved = entities.async_get(legacy.entity_id)
+    assert moved is not None
+    assert moved.unique_id == f"{entry.entry_id}_connection_state"
+    assert hass.states.get("sensor.cp1_connection_state") is not None
+    assert hass.states.get("sensor.cp1_connection_state_2") is None
+    again = devices.async_get(device.id)
+    assert again is not None and again.identifiers == {(DOMAIN, entry.entry_id)}
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_pointing_the_entry_at_another_csms_keeps_every_entity(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """Reconfigure rewrites the unique id (URL + id): entities and the device stay."""
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    entities = er.async_get(hass)
+    before = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+    }
+    other = await TestCsms.start()
+    try:
+        hass.config_entries.async_update_entry(
+            entry,
+            unique_id=f"{other.url}|CP1",
+            data={**entry.data, "csms_url": other.url},
+        )
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        await other.wait_for("BootNotification")
+        after = {
+            e.entity_id: e.unique_id
+            for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+        }
+        assert after == before
+        assert len(dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)) == 1
+    finally:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await other.stop()
