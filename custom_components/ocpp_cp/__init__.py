@@ -8,6 +8,7 @@ import os
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -15,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge, queue_path
 from .const import DOMAIN
+from .engine import SettingsError
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -68,7 +70,15 @@ async def _rekey(hass: HomeAssistant, entry: OcppCpConfigEntry, old: str) -> Non
 async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:
     """Start the charge point; it connects in the background and reports its state."""
     bridge = OcppCpBridge(hass, entry)
-    await bridge.async_start()
+    try:
+        await bridge.async_start()
+    except SettingsError as err:
+        # A CA, certificate or key file that is gone or broken: retrying will not help.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="broken_configuration",
+            translation_placeholders={"error": str(err)},
+        ) from err
     entry.runtime_data = bridge
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -565,3 +566,28 @@ async def test_pointing_the_entry_at_another_csms_keeps_every_entity(
     finally:
         assert await hass.config_entries.async_unload(entry.entry_id)
         await other.stop()
+
+
+async def test_a_missing_ca_file_is_a_clear_setup_error_that_leaves_nothing_running(
+    hass: HomeAssistant, csms: TestCsms, tmp_path: Any
+) -> None:
+    """Not retried (ConfigEntryError, translated), and no journal thread or task survives."""
+    threads_before = {t.ident for t in threading.enumerate()}
+    entry = entry_for(
+        csms,
+        {"csms_url": "wss://127.0.0.1:1/ocpp", "ca_file": str(tmp_path / "gone.pem")},
+    )
+    entry.add_to_hass(hass)
+    hass.states.async_set(PLUG, "off")
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None and "TLS files cannot be used" in entry.reason
+    assert "No such file" in entry.reason
+    leftover = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in threads_before and t.name.startswith("ocpp_cp")
+    ]
+    assert leftover == []
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ocpp_cp")]

@@ -43,7 +43,7 @@ from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
 from .services.transactions import TransactionService
-from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile
+from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .smart_charging import ChargingProfiles
 from .storage import EngineStorage
 
@@ -202,11 +202,21 @@ class ChargePointEngine:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Restore persisted state from the journal and start connecting; returns at once."""
+        """Restore persisted state from the journal and start connecting; returns at once.
+
+        SettingsError when the configuration cannot work (TLS files); then nothing is left
+        open or running.
+        """
         s = self.services
         await asyncio.get_running_loop().run_in_executor(None, load_validators, SENT_ACTIONS)
         await self._open_journal()
-        await s.configuration.restore()
+        try:
+            await s.configuration.restore()  # the SecurityProfile the CSMS may have raised
+            await s.connection.load_tls()
+        except SettingsError:
+            await self.ctx.journal.close()  # a broken configuration leaves nothing running
+            self._stopped = True
+            raise
         s.connectors.restore_availability(await s.configuration.load(DOCUMENT_AVAILABILITY))
         await s.authorization.restore()
         await s.transactions.restore()
@@ -215,7 +225,6 @@ class ChargePointEngine:
                 s.connectors.apply_scheduled(connector)
         await s.reservations.restore()
         await s.limits.restore()
-        await s.connection.load_tls()
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
         self._limit_task = asyncio.create_task(s.limits.loop(), name="ocpp_cp limits")
 

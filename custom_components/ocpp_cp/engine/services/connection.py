@@ -19,7 +19,7 @@ from ..connection import (
     open_connection,
 )
 from ..ocpp16.rpc import OcppRpc
-from ..settings import EngineSettings, SecurityProfile
+from ..settings import EngineSettings, SecurityProfile, SettingsError
 from .context import EngineContext
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,9 +61,19 @@ class ConnectionService:
         )
 
     async def load_tls(self) -> None:
-        self.ssl_context = await asyncio.get_running_loop().run_in_executor(
-            None, build_ssl_context, self.settings
-        )
+        """The TLS context of wss://; SettingsError when a CA, certificate or key file is
+        missing or unusable (a broken configuration, not a passing fault)."""
+        try:
+            self.ssl_context = await asyncio.get_running_loop().run_in_executor(
+                None, build_ssl_context, self.settings
+            )
+        except (OSError, ssl.SSLError, ValueError) as err:
+            settings = self.settings
+            cert = settings.client_cert_file
+            blamed = cert and (isinstance(err, ssl.SSLError) or str(cert) in str(err))
+            key = "client_cert_file" if blamed else "ca_file"
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise SettingsError(key, f"the TLS files cannot be used: {reason}") from err
 
     def set_state(
         self, state: ConnectionState, error: str | None = None, *, clear_error: bool = False
