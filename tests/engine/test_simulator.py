@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -11,9 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp.v16 import call
 
 from tests.csms import TestCsms
+from tests.engine.tls import make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +30,14 @@ class Simulator:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, url: str, state_dir: Path, *extra: str) -> Simulator:
+    async def start(
+        cls,
+        url: str,
+        state_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        stderr: bool = False,
+    ) -> Simulator:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -43,6 +54,8 @@ class Simulator:
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE if stderr else None,
+            env={**os.environ, **env} if env else None,
         )
         return cls(process)
 
@@ -94,6 +107,11 @@ class Simulator:
         self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
         self._reader.cancel()
+
+    async def kill_and_read_stderr(self) -> str:
+        await self.kill()
+        assert self.process.stderr is not None
+        return (await self.process.stderr.read()).decode("utf-8", "replace")
 
 
 def is_status(status: str) -> Callable[[dict[str, Any]], bool]:
@@ -279,3 +297,47 @@ async def test_simulator_options_shape_the_charge_point(csms: TestCsms, tmp_path
         assert answer[:3] == [4, "r1", "NotSupported"]
     finally:
         await sim.kill()
+
+
+@pytest.mark.parametrize("profile", [1, 2])
+async def test_no_secret_in_any_output_with_verbose_logs(tmp_path: Path, profile: int) -> None:
+    """Neither the AuthorizationKey nor its Basic header appears on stdout or stderr (-v),
+    whether the key came from the environment or from ChangeConfiguration."""
+    old_key, new_key = "OldSecretKey-0123456789", "NewSecretKey-9876543210"
+    (tmp_path / "pki").mkdir()
+    pki = make_pki(tmp_path / "pki")
+    csms = await TestCsms.start(pki.server_context() if profile == 2 else None)
+    csms.expected_password = old_key
+    extra = ["--security-profile", str(profile), "-v"]
+    if profile == 2:
+        extra += ["--ca-file", str(pki.ca_file)]
+    sim = await Simulator.start(
+        csms.url, tmp_path / "state", *extra, env={"OCPP_CP_AUTH_KEY": old_key}, stderr=True
+    )
+    try:
+        await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+        rejected = await csms.call(call.ChangeConfiguration(key="authorizationkey", value="short"))
+        assert rejected.status == "Rejected"
+        csms.expected_password = new_key  # the charge point reconnects with it at once
+        changed = await csms.call(call.ChangeConfiguration(key="AuthorizationKey", value=new_key))
+        assert changed.status == "Accepted"
+        mark = len(csms.received)
+        await csms.wait_for("StatusNotification", after=mark, timeout=15)  # reconnected
+    finally:
+        stderr = await sim.kill_and_read_stderr()
+        await csms.stop()
+    stdout = "\n".join(json.dumps(line) for line in sim.lines)
+    secrets = [old_key, new_key]
+    secrets += [base64.b64encode(f"SIM1:{key}".encode()).decode() for key in secrets]
+    assert "ChangeConfiguration" in stdout  # the frames are there, redacted
+    for secret in secrets:
+        assert secret not in stdout
+        assert secret not in stderr
+    shown = [
+        line["frame"][3]
+        for line in sim.lines
+        if line["event"] == "frame"
+        and line["frame"][:1] == [2]
+        and "Configuration" in line["frame"][2]
+    ]
+    assert {"key": "AuthorizationKey", "value": "***"} in shown

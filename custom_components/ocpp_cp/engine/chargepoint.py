@@ -27,6 +27,7 @@ from .connector import Connector
 from .hardware import ChargerHardware, EvState
 from .journal import Journal, JournalError
 from .meter import MeterReadings
+from .ocpp16.frames import redact
 from .ocpp16.handlers import build_handlers
 from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
@@ -285,7 +286,7 @@ class ChargePointEngine:
         self.services.connection.set_state(state, error, **kw)
 
     def _on_frame(self, direction: str, text: str) -> None:
-        self.ctx.emit("frame", direction=direction, frame=text)
+        self.ctx.emit("frame", direction=direction, frame=redact(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import socket
 import ssl
 from enum import StrEnum
@@ -16,6 +17,18 @@ SUBPROTOCOL = "ocpp1.6"
 # websockets refuses (and closes on) anything larger; our own frame limit is lower so that
 # a merely large frame is answered with a CALLERROR instead of costing the connection.
 WEBSOCKET_MAX_SIZE = 4 * 1024 * 1024
+
+
+def _above_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+# websockets logs the handshake's headers (the Basic Authorization header) and every frame
+# (a ChangeConfiguration of the AuthorizationKey) at DEBUG: our connection gets a logger of
+# its own that never passes those on, whatever the log level. The engine's own frame events,
+# redacted, are the way to watch the wire.
+WIRE_LOGGER = logging.getLogger(__name__ + ".websocket")
+WIRE_LOGGER.addFilter(_above_debug)
 
 
 class ConnectionState(StrEnum):
@@ -85,6 +98,7 @@ async def open_connection(
             max_size=WEBSOCKET_MAX_SIZE,
             compression=None,
             user_agent_header="ocpp_cp",
+            logger=WIRE_LOGGER,
         )
     except InvalidStatus as err:
         status = err.response.status_code

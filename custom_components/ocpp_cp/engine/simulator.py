@@ -118,6 +118,29 @@ class SimulatedCharger(NullHardware):
         emit("hardware", action="reset", kind=kind.value)
 
 
+AUTH_KEY_VARIABLE = "OCPP_CP_AUTH_KEY"
+MIN_DELAY = 0.1
+
+
+def delay(text: str) -> float:
+    """A number of seconds, at least 0.1 (0 would dial hundreds of times a second)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < MIN_DELAY:
+        raise argparse.ArgumentTypeError(f"{text} s: at least {MIN_DELAY} s")
+    return value
+
+
+def authorization_key(args: argparse.Namespace) -> str | None:
+    """From --auth-key-file, else $OCPP_CP_AUTH_KEY, else --auth-key; never echoed."""
+    if args.auth_key_file:
+        with open(args.auth_key_file, encoding="utf-8") as source:
+            return source.readline().strip() or None
+    return os.environ.get(AUTH_KEY_VARIABLE) or args.auth_key
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m custom_components.ocpp_cp.engine",
@@ -128,7 +151,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--state-dir", default=".ocpp_cp_sim", help="where state is kept")
     parser.add_argument("--connectors", type=int, default=1)
     parser.add_argument("--security-profile", type=int, choices=[0, 1, 2, 3], default=0)
-    parser.add_argument("--auth-key", help="AuthorizationKey (Basic auth password, profiles 1-2)")
+    parser.add_argument(
+        "--auth-key",
+        help="AuthorizationKey (Basic auth password, profiles 1-2); visible to other users in "
+        f"the process list: prefer --auth-key-file or ${AUTH_KEY_VARIABLE}",
+    )
+    parser.add_argument("--auth-key-file", help="a file whose first line is the AuthorizationKey")
     parser.add_argument("--ca-file", help="CA bundle for wss:// (default: system CAs)")
     parser.add_argument("--client-cert", help="client certificate (profile 3)")
     parser.add_argument("--client-key", help="client private key (profile 3)")
@@ -155,8 +183,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="Simulator")
     parser.add_argument("--voltage", type=float, default=230.0)
     parser.add_argument("--max-current", type=float, default=16.0)
-    parser.add_argument("--reconnect-delay", type=float, default=1.0, help="first back-off, s")
-    parser.add_argument("--call-timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--reconnect-delay", type=delay, default=1.0, help="first back-off, s (at least 0.1)"
+    )
+    parser.add_argument(
+        "--call-timeout", type=delay, default=30.0, help="answer timeout, s (at least 0.1)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="engine logs on stderr")
     return parser.parse_args(argv)
 
@@ -164,11 +196,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> int:
     storage = JsonDirectoryStorage(args.state_dir)
     try:
+        key = authorization_key(args)
+    except OSError as err:
+        emit("error", setting="auth_key_file", message=f"cannot read the key file: {err.strerror}")
+        return 2
+    try:
         settings = EngineSettings(
             csms_url=args.url,
             charge_point_id=args.charge_point_id,
             security_profile=SecurityProfile(args.security_profile),
-            authorization_key=args.auth_key,
+            authorization_key=key,
             ca_file=args.ca_file,
             client_cert_file=args.client_cert,
             client_key_file=args.client_key,

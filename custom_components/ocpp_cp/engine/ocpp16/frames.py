@@ -415,3 +415,16 @@ def _brief(value: Any) -> str:
     """A short JSON rendering of a value for descriptions (never a Python repr)."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+SECRET_KEY = "authorizationkey"
+# The value up to its closing quote, or to the end of a frame cut short for display.
+_SECRET_VALUE = re.compile(r'("value"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)')
+
+
+def redact(text: str) -> str:
+    """A frame as it may be shown or logged: a ChangeConfiguration of the AuthorizationKey
+    has its value replaced by ***. Frames without that key come back unchanged, cheaply."""
+    if SECRET_KEY not in text.lower():
+        return text
+    return _SECRET_VALUE.sub(r'\1"***"', text)

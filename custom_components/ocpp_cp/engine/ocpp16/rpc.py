@@ -41,6 +41,7 @@ from .frames import (
     encode_call_error,
     encode_call_result,
     parse_frame,
+    redact,
 )
 from .validation import ensure_validators, validate
 
@@ -135,7 +136,10 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         try:
             frame = parse_frame(raw_msg, self.max_frame_bytes)
         except BadFrame as err:
-            _LOGGER.warning("Malformed frame from the CSMS (%s): %.200r", err.description, raw_msg)
+            shown = redact(
+                raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
+            )
+            _LOGGER.warning("Malformed frame from the CSMS (%s): %.200r", err.description, shown)
             if err.unique_id is not None:
                 await self._send_quietly(
                     encode_call_error(err.unique_id, err.code, err.description)
