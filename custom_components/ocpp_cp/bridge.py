@@ -291,7 +291,9 @@ class OcppCpBridge:
         self._written_limit: dict[int, float] = {}
         self._reasserted_at: dict[int, float] = {}
         self._available: dict[int, frozenset[str]] = {}
-        self.session_started: dict[int, float] = {}
+        # Wh of each connector's last session, shown between sessions (the energy dashboard
+        # and its validation want a value, not "unknown", while no car charges).
+        self.last_session_wh: dict[int, float] = {}
         self._firmware_heartbeat: CALLBACK_TYPE | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -619,8 +621,10 @@ class OcppCpBridge:
             )
         elif kind == "transaction":
             connector_id = data["connector_id"]
-            if data.get("change") == "started":
-                self.session_started[connector_id] = time.time()
+            if data.get("change") == "stopped" and "meter_start" in data:
+                self.last_session_wh[connector_id] = max(
+                    0.0, float(data["meter_stop"]) - float(data["meter_start"])
+                )
         elif kind == "state":
             self._update_connection_issues()
         elif kind == "storage_error":
@@ -723,17 +727,24 @@ class OcppCpBridge:
     # -- values for entities ----------------------------------------------------------------
 
     def session_energy_wh(self, connector_id: int) -> float | None:
+        """This session's energy, or the last session's while none runs."""
         tx = self.engine.connectors[connector_id].transaction
         if tx is None:
-            return None
+            return self.last_session_wh.get(connector_id)
         energy = self.engine.readings[connector_id].energy_wh()
         return None if energy is None else max(0.0, energy - tx.meter_start)
 
     def session_duration_s(self, connector_id: int) -> float | None:
-        if self.engine.connectors[connector_id].transaction is None:
+        """From the transaction's own start time (the journal's), so it survives restarts."""
+        tx = self.engine.connectors[connector_id].transaction
+        if tx is None:
             return None
-        started = self.session_started.get(connector_id)
-        return None if started is None else round(time.time() - started)
+        started = datetime.fromisoformat(tx.started_at.replace("Z", "+00:00"))
+        return max(0, round(time.time() - started.timestamp()))
+
+    def lifetime_energy_wh(self, connector_id: int) -> float | None:
+        """The mapped energy register itself (the energy dashboard's meter)."""
+        return self.engine.readings[connector_id].energy_wh()
 
     def _limit_summary(self, connector_id: int) -> dict[str, Any] | None:
         if connector_id == 0:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
@@ -37,6 +37,8 @@ def snake(status: str) -> str:
 class OcppCpSensorDescription(SensorEntityDescription):
     value_fn: Callable[[OcppCpBridge, int], Any]
     attributes_fn: Callable[[OcppCpBridge, int], dict[str, Any] | None] | None = None
+    # Seeds the bridge with the value before a restart (the last session's energy).
+    restore_fn: Callable[[OcppCpBridge, int, float], object] | None = None
 
 
 LIMIT_SOURCES = ["charge_point_max", "tx_profile", "tx_default_profile", "local", "hardware"]
@@ -125,6 +127,17 @@ CONNECTOR_SENSORS: tuple[OcppCpSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda bridge, c: bridge.session_energy_wh(c),
+        restore_fn=lambda bridge, c, value: bridge.last_session_wh.setdefault(c, value),
+    ),
+    OcppCpSensorDescription(
+        key="energy_register",
+        translation_key="energy_register",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda bridge, c: bridge.lifetime_energy_wh(c),
     ),
     OcppCpSensorDescription(
         key="session_duration",
@@ -194,8 +207,17 @@ async def async_setup_entry(
     async_add_entities(entities)
 
 
-class OcppCpSensor(OcppCpEntity, SensorEntity):
+class OcppCpSensor(OcppCpEntity, RestoreSensor):
     entity_description: OcppCpSensorDescription
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        restore_fn = self.entity_description.restore_fn
+        if restore_fn is None:
+            return
+        last = await self.async_get_last_sensor_data()
+        if last is not None and isinstance(last.native_value, int | float):
+            restore_fn(self.bridge, self.connector_id, float(last.native_value))
 
     @property
     def native_value(self) -> Any:

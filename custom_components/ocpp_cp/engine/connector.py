@@ -48,6 +48,8 @@ class Transaction:
     start_on_wire: asyncio.Event = field(default_factory=asyncio.Event)
     # Its StopTransaction has been produced (in memory); the journal guards it on disk.
     stopped: bool = False
+    # The id of a StartTransaction.conf being committed: a RemoteStop naming it is answered.
+    confirming_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

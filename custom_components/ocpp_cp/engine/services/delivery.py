@@ -150,6 +150,7 @@ class TransactionDelivery:
             result = await self.ctx.call_stored(message.action, message.unique_id, text)
             if message.action == START and tx is not None:
                 transaction_id = _transaction_id(result)
+                tx.confirming_id = transaction_id
                 await self.ctx.journal.confirm_start(
                     message.seq, tx.local_id, transaction_id, _confirmed(tx, transaction_id, result)
                 )

@@ -203,6 +203,7 @@ class TransactionService:
             connector_id=tx.connector_id,
             change="stopped",
             reason=reason,
+            meter_start=tx.meter_start,
             meter_stop=meter_stop,
             transaction_id=tx.transaction_id,
             started_at=tx.started_at,
@@ -475,6 +476,6 @@ class TransactionService:
         """The connector whose transaction the CSMS numbered ``transaction_id``."""
         for connector in self.ctx.connectors.values():
             tx = connector.transaction
-            if tx is not None and tx.transaction_id == transaction_id:
+            if tx is not None and transaction_id in (tx.transaction_id, tx.confirming_id):
                 return connector
         return None
