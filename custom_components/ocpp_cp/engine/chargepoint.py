@@ -508,6 +508,21 @@ class ChargePointEngine:
     def clear_local_limit(self, connector_id: int) -> None:
         self.set_local_schedule(connector_id, [])
 
+    async def set_availability(self, connector_id: int, operative: bool) -> str:
+        """Operative or Inoperative, as ChangeAvailability would set it (0 = the whole charge
+        point): "Accepted", or "Scheduled" while a session runs or is being prepared on it.
+        Durable before it returns; ValueError for no such connector."""
+        status = await self.services.connectors.change_availability(connector_id, operative)
+        if status is None:
+            raise ValueError(f"no connector {connector_id}")
+        return status
+
+    def local_limit_amps(self, connector_id: int) -> float | None:
+        """The local limit set with ``set_local_limit`` in force now (None = none)."""
+        now = self.ctx.now()
+        in_force = [p for p in self.services.limits.profiles.local(connector_id) if p.start <= now]
+        return in_force[-1].amps if in_force else None
+
     def recheck_limits(self) -> None:
         """Evaluate the limits again now (the wall clock jumped, e.g. after NTP sync)."""
         self.services.limits.changed()
