@@ -20,7 +20,7 @@ from .engine import SettingsError
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
 
 type OcppCpConfigEntry = ConfigEntry[OcppCpBridge]
 
@@ -94,7 +94,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bo
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Options apply live: no reconnect, no BootNotification, the session goes on."""
+    bridge: OcppCpBridge | None = getattr(entry, "runtime_data", None)
+    try:
+        if bridge is None:
+            raise ValueError("not running")
+        bridge.apply_options()
+    except ValueError:  # the connection itself changed (reconfigure, reauth): a new engine
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:

@@ -308,6 +308,9 @@ class OcppCpBridge:
 
     async def async_start(self) -> None:
         await self.engine.start()
+        self._watch_mapping()
+
+    def _watch_mapping(self) -> None:
         watched = [
             entity for mapping in self.mapping.values() for entity in self._entities(mapping)
         ]
@@ -319,6 +322,21 @@ class OcppCpBridge:
             self._push_all(connector_id)
         self._check_missing_entities()
         self._start_firmware_heartbeat()
+
+    def apply_options(self) -> None:
+        """The options (mapping, pinned intervals, behaviour) changed: apply them to the
+        running charge point; its OCPP session and transactions go on. ValueError when the
+        change needs a new engine (the caller reloads)."""
+        self.engine.update_settings(settings_from_entry(self.entry, frozenset()))
+        self._stop_firmware_heartbeat()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self.mapping = {
+            int(k): dict(v) for k, v in self.entry.options.get(CONF_MAPPING, {}).items()
+        }
+        self._watch_mapping()
+        self._notify()
 
     async def async_stop(self) -> None:
         self._stop_firmware_heartbeat()

@@ -591,3 +591,35 @@ async def test_a_missing_ca_file_is_a_clear_setup_error_that_leaves_nothing_runn
     ]
     assert leftover == []
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ocpp_cp")]
+
+
+async def test_changing_options_keeps_the_ocpp_session_and_the_transaction(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """No reconnect and no BootNotification (a reboot, to billing systems); the session's
+    sensors stay known; the new mapping and pinned interval apply at once."""
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    async_mock_service(hass, "number", "set_value")
+    entry = await set_up(hass, csms)
+    hass.states.async_set(PLUG, "on")
+    await csms.call(call.RemoteStartTransaction(id_tag="OPT1", connector_id=1))
+    await csms.wait_for("StartTransaction")
+    await hass.async_block_till_done()
+    engine = entry.runtime_data.engine
+    connections = csms.connection_count
+    boots = len(csms.actions("BootNotification"))
+    options = dict(entry.options)
+    mapping = {**options["mapping"], "1": {**options["mapping"]["1"], "soc": None}}
+    hass.config_entries.async_update_entry(
+        entry, options={**options, "mapping": mapping, "meter_interval": 17}
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.engine is engine  # the same charge point, not a reload
+    assert csms.connection_count == connections
+    assert len(csms.actions("BootNotification")) == boots
+    assert engine.connectors[1].transaction is not None
+    assert engine.config.get("MeterValueSampleInterval") == "17"
+    assert hass.states.get("sensor.cp1_session_duration").state not in ("unknown", "unavailable")
+    assert entry.runtime_data.mapping[1].get("soc") is None
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from datetime import UTC, datetime, tzinfo
@@ -281,6 +282,39 @@ class ChargePointEngine:
             s.delivery.run(),
             s.metering.clock_aligned_loop(),
         )
+
+    def update_settings(self, settings: EngineSettings) -> None:
+        """Apply settings that can change without a new connection (pinned intervals, the
+        frozen Current.Offered, voltage and phases, measurands, time zone): the OCPP session
+        goes on. ValueError when anything that defines the connection or the charge point
+        differs: that needs a new engine."""
+        old = self.settings
+        live = (
+            "pinned_heartbeat_interval",
+            "pinned_meter_interval",
+            "freeze_current_offered",
+            "nominal_voltage",
+            "phases",
+            "measurands",
+            "time_zone",
+            "hardware_max_current",
+            "accept_measurand_lists",
+        )
+        if dataclasses.replace(settings, **{f: getattr(old, f) for f in live}) != old:
+            raise ValueError("the connection or the charge point itself changed")
+        self.settings = self.ctx.settings = settings
+        s = self.services
+        config = self.ctx.config
+        if settings.pinned_heartbeat_interval is not None:
+            config.set_internal("HeartbeatInterval", str(settings.pinned_heartbeat_interval))
+            s.boot.heartbeat_changed.set()
+        if settings.pinned_meter_interval is not None:
+            config.set_internal("MeterValueSampleInterval", str(settings.pinned_meter_interval))
+            s.metering.restart_samplers()
+        profiles = s.limits.profiles
+        profiles.electrical = Electrical(voltage=settings.nominal_voltage, phases=settings.phases)
+        profiles.tz = settings.time_zone or local_time_zone()
+        s.limits.changed()
 
     def _set_state(self, state: ConnectionState, error: str | None = None, **kw: Any) -> None:
         self.services.connection.set_state(state, error, **kw)
