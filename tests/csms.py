@@ -164,6 +164,8 @@ class TestCsms:
         self.expected_password: str | None = None
         self.known_ids: set[str] | None = None
         self.connection_count = 0
+        # The close code of each connection the charge point closed (None: no close frame).
+        self.close_codes: list[int | None] = []
         self._server: Server | None = None
         self.port = 0
         self.scheme = "ws"
@@ -226,6 +228,7 @@ class TestCsms:
         except Exception:  # connection closed
             pass
         finally:
+            self.close_codes.append(websocket.close_code)
             self.sessions.remove(session)
             if not self.sessions:
                 self.connected.clear()

@@ -96,12 +96,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bo
 async def _async_options_updated(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
     """Options apply live: no reconnect, no BootNotification, the session goes on."""
     bridge: OcppCpBridge | None = getattr(entry, "runtime_data", None)
-    try:
-        if bridge is None:
-            raise ValueError("not running")
-        bridge.apply_options()
-    except ValueError:  # the connection itself changed (reconfigure, reauth): a new engine
-        await hass.config_entries.async_reload(entry.entry_id)
+    if bridge is not None:
+        try:
+            bridge.apply_options()
+        except ValueError:
+            pass  # the connection itself changed (reconfigure, reauth): a new engine
+        else:
+            return
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bool:

@@ -274,3 +274,23 @@ async def test_unavailable_logged_once_and_recovery_once(
     warnings = [r for r in records if r.levelname == "WARNING" and "unavailable" in r.message]
     assert len(warnings) == 1
     assert len([r for r in records if r.levelname == "INFO" and r.message.endswith("is back")]) == 1
+
+
+async def test_a_deliberate_reconnect_closes_cleanly_and_is_no_outage(
+    make_engine: EngineFactory, caplog: pytest.LogCaptureFixture, csms: TestCsms
+) -> None:
+    """Reconnect (the HA button, new credentials, a reset) sends a close frame (1000) and
+    logs at INFO; only a lost link is a WARNING."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_cp.engine")
+    engine = make_engine(csms.url)
+    await engine.start()
+    await wait_state(engine, ConnectionState.ACCEPTED)
+    engine.reconnect()
+    async with asyncio.timeout(5):
+        while csms.connection_count < 2 or engine.state != ConnectionState.ACCEPTED:
+            await asyncio.sleep(0.01)
+    assert csms.close_codes[0] == 1000
+    records = [r for r in caplog.records if r.name.endswith("services.connection")]
+    assert not [r for r in records if r.levelname == "WARNING"]
+    assert any(r.levelname == "INFO" and "Reconnecting" in r.getMessage() for r in records)
+    assert len(csms.actions("BootNotification")) == 1  # a reconnect is no reboot

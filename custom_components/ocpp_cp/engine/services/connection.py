@@ -47,6 +47,8 @@ class ConnectionService:
         self.ping_changed = asyncio.Event()
         self.ssl_context: ssl.SSLContext | None = None
         self._reported_unavailable = False
+        # The link is being closed on purpose (reconnect, reset, new credentials): no outage.
+        self._closing = False
         # Called whenever the link is lost (senders forget what they queued for it).
         self.on_disconnected: Callable[[], None] = lambda: None
 
@@ -130,7 +132,10 @@ class ConnectionService:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(websocket.close(), 2)
                     self.set_state(ConnectionState.DISCONNECTED)
-                    if self.online.is_set():
+                    if self._closing:
+                        self._closing = False
+                        _LOGGER.info("Reconnecting to %s", self.ctx.settings.connection_url)
+                    elif self.online.is_set():
                         self._log_unavailable(self.last_error or "connection closed")
             if not self.online.is_set():
                 continue
@@ -172,13 +177,19 @@ class ConnectionService:
         await self.ctx.every("WebSocketPingInterval", self.ping_changed, ping)
 
     def drop(self) -> None:
+        """Close the link on purpose with a close frame (1000); the supervisor dials again."""
+        websocket = self.wire.websocket
+        if websocket is None:
+            return
+        self._closing = True
+        self.ctx.spawn(websocket.close(1000, "reconnecting"), "close")
+
+    def go_offline(self) -> None:
+        """Lose the link as a cable pulled out would (no close frame) and stay away."""
+        self.online.clear()
         websocket = self.wire.websocket
         if websocket is not None:
             websocket.transport.abort()
-
-    def go_offline(self) -> None:
-        self.online.clear()
-        self.drop()
 
     def go_online(self) -> None:
         self.online.set()
