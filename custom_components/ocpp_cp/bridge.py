@@ -15,7 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, STATE_ON
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    ATTR_UNIT_OF_MEASUREMENT,
+    PERCENTAGE,
+    STATE_ON,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfTemperature,
+)
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
@@ -29,6 +40,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import (
+    BaseUnitConverter,
+    ElectricCurrentConverter,
+    ElectricPotentialConverter,
+    EnergyConverter,
+    PowerConverter,
+    TemperatureConverter,
+)
 
 from .const import (
     CONF_AUTHORIZATION_KEY,
@@ -111,14 +130,20 @@ FIRMWARE_HEARTBEAT_INTERVAL = timedelta(seconds=15)
 # Mapping keys whose values are not entity ids.
 NOT_ENTITIES = frozenset({MAP_STATUS_MAPPING, MAP_FIRMWARE_TOPIC})
 
-# unit -> factor to the engine's canonical unit, per kind of quantity
-UNIT_FACTORS: dict[str, dict[str, float]] = {
-    "power": {"W": 1.0, "kW": 1000.0, "MW": 1e6},
-    "energy": {"Wh": 1.0, "kWh": 1000.0, "MWh": 1e6},
-    "current": {"A": 1.0, "mA": 0.001},
-    "voltage": {"V": 1.0, "mV": 0.001, "kV": 1000.0},
-    "percent": {"%": 1.0},
-    "frequency": {"Hz": 1.0, "kHz": 1000.0, "mHz": 0.001},
+# Home Assistant's converters, and the engine's unit for each kind of quantity.
+CONVERTERS: dict[str, tuple[type[BaseUnitConverter], str]] = {
+    "power": (PowerConverter, UnitOfPower.WATT),
+    "energy": (EnergyConverter, UnitOfEnergy.WATT_HOUR),
+    "current": (ElectricCurrentConverter, UnitOfElectricCurrent.AMPERE),
+    "voltage": (ElectricPotentialConverter, UnitOfElectricPotential.VOLT),
+    "temperature": (TemperatureConverter, UnitOfTemperature.CELSIUS),
+}
+# Home Assistant has no frequency converter: its units, in Hz.
+FREQUENCY_HZ: dict[str, float] = {
+    UnitOfFrequency.HERTZ: 1.0,
+    UnitOfFrequency.KILOHERTZ: 1e3,
+    UnitOfFrequency.MEGAHERTZ: 1e6,
+    UnitOfFrequency.GIGAHERTZ: 1e9,
 }
 
 
@@ -178,21 +203,23 @@ DEFAULT_STATUS_WORDS: dict[str, str] = {
 
 
 def to_canonical(quantity: str, value: float, unit: str | None) -> float | None:
-    """Convert a reading to the engine's unit; None if the unit cannot be converted."""
-    if quantity == "temperature":
-        if unit in (None, "°C"):
-            return value
-        if unit == "°F":
-            return (value - 32.0) * 5.0 / 9.0
-        if unit == "K":
-            return value - 273.15
-        return None
+    """Convert a reading to the engine's unit; None if the unit cannot be converted.
+
+    A reading without a unit is taken to be in the engine's unit already.
+    """
     if quantity == "power_factor":
-        return value / 100.0 if unit == "%" else value
-    if unit is None or unit == "":
+        return value / 100.0 if unit == PERCENTAGE else value
+    if not unit:
         return value
-    factor = UNIT_FACTORS.get(quantity, {}).get(unit)
-    return None if factor is None else value * factor
+    if quantity == "percent":
+        return value if unit == PERCENTAGE else None
+    if quantity == "frequency":
+        factor = FREQUENCY_HZ.get(unit)
+        return None if factor is None else value * factor
+    converter, target = CONVERTERS[quantity]
+    if unit not in converter.VALID_UNITS:
+        return None
+    return float(converter.convert(value, unit, target))
 
 
 def state_number(state: State | None) -> float | None:

@@ -19,7 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
-from custom_components.ocpp_cp.bridge import queue_path
+from custom_components.ocpp_cp.bridge import queue_path, to_canonical
 from custom_components.ocpp_cp.const import DOMAIN, EVENT_CSMS_REQUEST
 from tests.csms import TestCsms
 
@@ -623,3 +623,32 @@ async def test_changing_options_keeps_the_ocpp_session_and_the_transaction(
     assert hass.states.get("sensor.cp1_session_duration").state not in ("unknown", "unavailable")
     assert entry.runtime_data.mapping[1].get("soc") is None
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "value", "unit", "expected"),
+    [
+        ("power", 7.36, "kW", 7360.0),
+        ("power", 0.5, "MW", 500_000.0),
+        ("energy", 12.345, "kWh", 12345.0),
+        ("energy", 3.6, "MJ", 1000.0),  # HA's converter knows more than the old table
+        ("current", 16000, "mA", 16.0),
+        ("voltage", 0.4, "kV", 400.0),
+        ("temperature", 98.6, "°F", 37.0),
+        ("temperature", 300.15, "K", 27.0),
+        ("frequency", 0.05, "kHz", 50.0),
+        ("frequency", 5e-5, "MHz", 50.0),
+        ("frequency", 50, "mHz", None),  # not a Home Assistant unit
+        ("percent", 40, "%", 40.0),
+        ("power", 1, "hp", None),
+        ("energy", 2.0, None, 2.0),  # no unit: already the engine's
+    ],
+)
+def test_units_are_converted_with_home_assistants_converters(
+    quantity: str, value: float, unit: str | None, expected: float | None
+) -> None:
+    converted = to_canonical(quantity, value, unit)
+    if expected is None:
+        assert converted is None
+    else:
+        assert converted == pytest.approx(expected)
