@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .timestamps import parse_rfc3339
+
 ACCEPTED = "Accepted"
 EXPIRED = "Expired"
 
@@ -32,13 +34,8 @@ def effective_status(info: dict[str, Any], now: datetime | None = None) -> str:
     status = str(info.get("status", "Invalid"))
     expiry = info.get("expiryDate")
     if status == ACCEPTED and isinstance(expiry, str):
-        try:
-            moment = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
-        except ValueError:
-            return status
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if moment <= (now or datetime.now(UTC)):
+        moment = parse_rfc3339(expiry)
+        if moment is not None and moment <= (now or datetime.now(UTC)):
             return EXPIRED
     return status
 

@@ -104,6 +104,37 @@ def local_time_zone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or UTC
 
 
+# What an options change may alter on a running charge point.
+LIVE_SETTINGS = (
+    "pinned_heartbeat_interval",
+    "pinned_meter_interval",
+    "freeze_current_offered",
+    "nominal_voltage",
+    "phases",
+    "measurands",
+    "time_zone",
+    "hardware_max_current",
+    "accept_measurand_lists",
+)
+
+
+def apply_live_settings(s: Services, old: EngineSettings, new: EngineSettings) -> None:
+    if dataclasses.replace(new, **{f: getattr(old, f) for f in LIVE_SETTINGS}) != old:
+        raise ValueError("the connection or the charge point itself changed")
+    s.ctx.settings = new
+    config = s.ctx.config
+    if new.pinned_heartbeat_interval is not None:
+        config.set_internal("HeartbeatInterval", str(new.pinned_heartbeat_interval))
+        s.boot.heartbeat_changed.set()
+    if new.pinned_meter_interval is not None:
+        config.set_internal("MeterValueSampleInterval", str(new.pinned_meter_interval))
+        s.metering.restart_samplers()
+    profiles = s.limits.profiles
+    profiles.electrical = Electrical(voltage=new.nominal_voltage, phases=new.phases)
+    profiles.tz = new.time_zone or local_time_zone()
+    s.limits.changed()
+
+
 class ChargePointEngine:
     """One OCPP 1.6J charge point with ``number_of_connectors`` connectors."""
 
@@ -284,37 +315,11 @@ class ChargePointEngine:
         )
 
     def update_settings(self, settings: EngineSettings) -> None:
-        """Apply settings that can change without a new connection (pinned intervals, the
-        frozen Current.Offered, voltage and phases, measurands, time zone): the OCPP session
-        goes on. ValueError when anything that defines the connection or the charge point
-        differs: that needs a new engine."""
-        old = self.settings
-        live = (
-            "pinned_heartbeat_interval",
-            "pinned_meter_interval",
-            "freeze_current_offered",
-            "nominal_voltage",
-            "phases",
-            "measurands",
-            "time_zone",
-            "hardware_max_current",
-            "accept_measurand_lists",
-        )
-        if dataclasses.replace(settings, **{f: getattr(old, f) for f in live}) != old:
-            raise ValueError("the connection or the charge point itself changed")
-        self.settings = self.ctx.settings = settings
-        s = self.services
-        config = self.ctx.config
-        if settings.pinned_heartbeat_interval is not None:
-            config.set_internal("HeartbeatInterval", str(settings.pinned_heartbeat_interval))
-            s.boot.heartbeat_changed.set()
-        if settings.pinned_meter_interval is not None:
-            config.set_internal("MeterValueSampleInterval", str(settings.pinned_meter_interval))
-            s.metering.restart_samplers()
-        profiles = s.limits.profiles
-        profiles.electrical = Electrical(voltage=settings.nominal_voltage, phases=settings.phases)
-        profiles.tz = settings.time_zone or local_time_zone()
-        s.limits.changed()
+        """Apply settings that can change without a new connection (see ``LIVE_SETTINGS``):
+        the OCPP session goes on. ValueError when anything that defines the connection or the
+        charge point differs: that needs a new engine."""
+        apply_live_settings(self.services, self.settings, settings)
+        self.settings = settings
 
     def _set_state(self, state: ConnectionState, error: str | None = None, **kw: Any) -> None:
         self.services.connection.set_state(state, error, **kw)

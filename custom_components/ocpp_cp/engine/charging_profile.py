@@ -12,10 +12,11 @@ Times are handled internally as integer microseconds since the epoch: exact, and
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+from .timestamps import parse_rfc3339
 
 PURPOSE_CHARGE_POINT_MAX: Final = "ChargePointMaxProfile"
 PURPOSE_TX_DEFAULT: Final = "TxDefaultProfile"
@@ -48,33 +49,13 @@ class ProfileError(ValueError):
 # Time helpers
 # --------------------------------------------------------------------------------------------
 
-_DATE_TIME: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?",
-    re.ASCII,
-)
-
 
 def parse_date_time(value: Any, name: str) -> datetime:
     """An RFC 3339 date-time as an aware datetime; without an offset it is read as UTC."""
-    match = _DATE_TIME.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    moment = parse_rfc3339(value)
+    if moment is None:
         raise ProfileError(f"{name} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()
-    offset = timedelta(0)
-    if sign is not None:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        if sign == "-":
-            offset = -offset
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        # A leap second (60) cannot be held by datetime; read it as the second before.
-        naive = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59), micro
-        )
-    except ValueError:
-        raise ProfileError(f"{name} is not a calendar date-time") from None
-    return (naive - offset).replace(tzinfo=UTC)
+    return moment
 
 
 def format_date_time(moment: datetime) -> str:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as dt
 import importlib.resources
 import json
 import math
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,36 +25,17 @@ from typing import Any, Final
 
 import fastjsonschema
 
+from ..timestamps import parse_rfc3339
 from .frames import KNOWN_ACTIONS, CallErrorCode, OcppCallError, _brief
 
 # --------------------------------------------------------------------------------------------
 # Date-time formats
 # --------------------------------------------------------------------------------------------
 
-# re.ASCII: without it \d also matches non-ASCII digits such as fullwidth ones.
-_DATE_TIME: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
-    r"(?:([Zz])|[+-](\d{2}):(\d{2}))?",
-    re.ASCII,
-)
-
 
 def _date_time_ok(value: str, *, offset_required: bool) -> bool:
     """RFC 3339 ``date-time`` with real calendar ranges; the offset may be optional."""
-    match = _DATE_TIME.fullmatch(value)
-    if match is None:
-        return False
-    year, month, day, hour, minute, second, zulu, off_h, off_m = match.groups()
-    if offset_required and zulu is None and off_h is None:
-        return False
-    if off_h is not None and (int(off_h) > 23 or int(off_m) > 59):
-        return False
-    try:
-        # Second 60 is a legal RFC 3339 leap second; datetime cannot hold it, so check 59.
-        dt.datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59))
-    except ValueError:
-        return False
-    return int(second) <= 60
+    return parse_rfc3339(value, offset_required=offset_required) is not None
 
 
 def _strict_date_time(value: str) -> bool:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.v16.enums import RegistrationStatus
@@ -15,6 +14,7 @@ from ocpp.v16.enums import RegistrationStatus
 from ..connection import ConnectionState
 from ..ocpp16.frames import OcppCallError
 from ..ocpp16.rpc import NotConnectedError
+from ..timestamps import parse_rfc3339
 from .context import EngineContext
 
 _LOGGER = logging.getLogger(__name__)
@@ -111,12 +111,9 @@ class BootService:
             self.heartbeat_changed.set()
 
     def note_csms_time(self, value: Any) -> None:
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                csms = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                if csms.tzinfo is None:
-                    csms = csms.replace(tzinfo=UTC)
-                self.csms_time_offset = csms.timestamp() - time.time()
+        csms = parse_rfc3339(value)
+        if csms is not None:
+            self.csms_time_offset = csms.timestamp() - time.time()
 
     async def heartbeat_loop(self) -> None:
         await self.ctx.every("HeartbeatInterval", self.heartbeat_changed, self.send_heartbeat)

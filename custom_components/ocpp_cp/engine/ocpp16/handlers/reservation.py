@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ocpp.v16.enums import Action
 
 from ...services.registry import Services
+from ...timestamps import parse_rfc3339
 
 
 def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """The schema has checked the format already."""
+    moment = parse_rfc3339(text)
+    if moment is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 date-time")
+    return moment
 
 
 async def reserve_now(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
