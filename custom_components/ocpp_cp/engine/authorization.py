@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.v16.enums import AuthorizationStatus
+
 from .timestamps import parse_rfc3339
 
-ACCEPTED = "Accepted"
-EXPIRED = "Expired"
+ACCEPTED: str = AuthorizationStatus.accepted.value
+EXPIRED: str = AuthorizationStatus.expired.value
 
 
 def answered_status(info: dict[str, Any]) -> str:

@@ -16,24 +16,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from ocpp.v16.enums import (
+    ChargingProfileKindType,
+    ChargingProfilePurposeType,
+    ChargingRateUnitType,
+    RecurrencyKind,
+)
+
 from .timestamps import parse_rfc3339
 
-PURPOSE_CHARGE_POINT_MAX: Final = "ChargePointMaxProfile"
-PURPOSE_TX_DEFAULT: Final = "TxDefaultProfile"
-PURPOSE_TX: Final = "TxProfile"
+PURPOSE_CHARGE_POINT_MAX: Final = ChargingProfilePurposeType.charge_point_max_profile.value
+PURPOSE_TX_DEFAULT: Final = ChargingProfilePurposeType.tx_default_profile.value
+PURPOSE_TX: Final = ChargingProfilePurposeType.tx_profile.value
 PURPOSES: Final = (PURPOSE_CHARGE_POINT_MAX, PURPOSE_TX_DEFAULT, PURPOSE_TX)
 
-KIND_ABSOLUTE: Final = "Absolute"
-KIND_RECURRING: Final = "Recurring"
-KIND_RELATIVE: Final = "Relative"
+KIND_ABSOLUTE: Final = ChargingProfileKindType.absolute.value
+KIND_RECURRING: Final = ChargingProfileKindType.recurring.value
+KIND_RELATIVE: Final = ChargingProfileKindType.relative.value
 KINDS: Final = (KIND_ABSOLUTE, KIND_RECURRING, KIND_RELATIVE)
 
-RECURRENCY_DAILY: Final = "Daily"
-RECURRENCY_WEEKLY: Final = "Weekly"
+RECURRENCY_DAILY: Final = RecurrencyKind.daily.value
+RECURRENCY_WEEKLY: Final = RecurrencyKind.weekly.value
 RECURRENCIES: Final = (RECURRENCY_DAILY, RECURRENCY_WEEKLY)
 
-UNIT_AMPS: Final = "A"
-UNIT_WATTS: Final = "W"
+UNIT_AMPS: Final = ChargingRateUnitType.amps.value
+UNIT_WATTS: Final = ChargingRateUnitType.watts.value
 # ChargingScheduleAllowedChargingRateUnit names the units "Current" and "Power".
 UNIT_CONFIG_NAMES: Final = {UNIT_AMPS: "Current", UNIT_WATTS: "Power"}
 
