@@ -61,11 +61,17 @@ for port in "${ports[@]}"; do
 done
 
 # Each part in its own session, so that it is stopped as a process group, and in a fixed order.
-if command -v setsid >/dev/null 2>&1; then
-  detach=(setsid)
-else
-  detach=("$py" -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])')
-fi
+# On Linux each part also gets SIGTERM when this script dies, however it dies (SIGKILL of a test
+# run included, where no trap runs): a parent-death signal, so nothing is left as an orphan.
+detach=("$py" -c '
+import ctypes, os, signal, sys
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit(1)  # the script died before the signal was armed
+os.setsid()
+os.execvp(sys.argv[2], sys.argv[2:])
+' "$$")
 
 pids=()      # in start order; stopped in reverse
 sleeper=""

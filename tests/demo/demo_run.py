@@ -7,6 +7,7 @@ tail of the demo's output and of Home Assistant's log.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -61,6 +62,13 @@ def command_line(pid: int) -> str:
         return "?"
 
 
+def die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the test process dies, however it dies (demo.sh
+    then takes its parts with it through their own parent-death signal)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class DemoRun:
     """One `make demo` in its own process group, with helpers to drive and watch it."""
 
@@ -106,6 +114,7 @@ class DemoRun:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
             )
         return self
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.demo.demo_run import (
+    READY_TIMEOUT,
     REPO,
     DemoRun,
     answer,
@@ -300,3 +301,53 @@ class Terminal:
                 if not chunk:
                     raise AssertionError(f"terminal closed before {wanted!r}:\n{self.text[-3000:]}")
                 self.text += chunk.decode(errors="replace")
+
+
+STAND_IN = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.demo.demo_run import DemoRun
+run = DemoRun(Path(sys.argv[2]), DEMO_VENV=sys.prefix).start()
+print(run.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_test_run_takes_the_demo_with_it(tmp_path: Path) -> None:
+    """A test run SIGKILLed from outside (no fixture teardown, no trap) leaves no demo part
+    running: demo.sh dies with the test process, and its parts with demo.sh."""
+    state = tmp_path / "demo"
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", STAND_IN, str(REPO), str(state)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert stand_in.stdout is not None
+    demo_pid = int(stand_in.stdout.readline())
+    parts: dict[int, tuple[int, int, int]] = {}
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not (state / "ready.json").exists():
+            assert time.monotonic() < deadline, "the demo never got ready"
+            time.sleep(0.5)
+        table = proc_table()
+        parts = {p: info for p, info in table.items() if _descends(p, demo_pid)}
+        assert any("run_hass.py" in command_line(p) for p in parts), parts
+        stand_in.kill()  # as a CI timeout or an OOM killer would kill pytest
+        stand_in.wait(10)
+        deadline = time.monotonic() + 60  # Home Assistant stops on SIGTERM within seconds
+        while (alive := [p for p in [demo_pid, *parts] if p in proc_table()]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        assert not alive, {p: command_line(p) for p in alive}
+    finally:
+        for pid in [demo_pid, *parts]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            stand_in.kill()
