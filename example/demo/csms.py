@@ -109,7 +109,8 @@ class DemoCsmsSide(ChargePoint):  # type: ignore[misc]
         super().__init__(name, connection)
         self.server = server
         self.statuses: dict[int, str] = {}
-        self.transactions: dict[int, int] = {}  # connector -> transaction id
+        # connector -> transaction id; kept across reconnects, as a real CSMS keeps them
+        self.transactions = server.transactions.setdefault(name, {})
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -251,6 +252,8 @@ class DemoCsms:
         self.meter_interval = meter_interval
         self.frames = frames
         self.connected: dict[str, DemoCsmsSide] = {}
+        # Running transactions per charge point, across its connections.
+        self.transactions: dict[str, dict[int, int]] = {}
 
     async def handle(self, websocket: ServerConnection) -> None:
         name = websocket.request.path.rsplit("/", 1)[-1] if websocket.request else "?"
