@@ -28,7 +28,7 @@ from .connector import Connector
 from .hardware import ChargerHardware, EvState
 from .journal import Journal, JournalError
 from .meter import MeterReadings
-from .ocpp16.frames import redact
+from .ocpp16.frames import CP_TO_CSMS_ACTIONS, redact
 from .ocpp16.handlers import build_handlers
 from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
@@ -76,19 +76,6 @@ PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
     "SmartCharging": ("SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"),
 }
 
-# Compiled at start; the schemas of CSMS messages are compiled when first received.
-SENT_ACTIONS = (
-    "Authorize",
-    "BootNotification",
-    "DataTransfer",
-    "DiagnosticsStatusNotification",
-    "FirmwareStatusNotification",
-    "Heartbeat",
-    "MeterValues",
-    "StartTransaction",
-    "StatusNotification",
-    "StopTransaction",
-)
 
 __all__ = ["ChargePointEngine", "EngineListener", "local_time_zone"]
 
@@ -241,7 +228,9 @@ class ChargePointEngine:
         open or running.
         """
         s = self.services
-        await asyncio.get_running_loop().run_in_executor(None, load_validators, SENT_ACTIONS)
+        await asyncio.get_running_loop().run_in_executor(
+            None, load_validators, CP_TO_CSMS_ACTIONS
+        )  # what we send; a CSMS's messages are compiled when first received
         await self._open_journal()
         try:
             await s.configuration.restore()  # the SecurityProfile the CSMS may have raised
