@@ -19,6 +19,7 @@ from websockets.asyncio.server import ServerConnection
 
 from custom_components.ocpp_cp import _async_options_updated, config_flow
 from custom_components.ocpp_cp.const import DEFAULT_ID_TAG, DOMAIN
+from custom_components.ocpp_cp.engine import SettingsError
 from tests.csms import TestCsms
 from tests.engine.tls import Pki, make_pki
 
@@ -939,3 +940,27 @@ def test_translations_cover_the_flows() -> None:
     assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour"}
     assert set(en["selector"]["security_profile"]["options"]) == {"0", "1", "2", "3"}
     assert set(en["selector"]["phases"]["options"]) == {"1", "3"}
+
+
+def test_an_unexpected_settings_error_is_a_generic_form_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A setting the form cannot name (a new EngineSettings rule) still ends as an error."""
+    errors = config_flow.settings_error(SettingsError("phases", "phases must be 1, 2 or 3"), {})
+    assert errors == {"base": "unknown"}
+    assert "Unexpected setting error for phases" in caplog.text
+
+
+async def test_a_crash_while_trying_the_csms_is_a_form_error(
+    hass: HomeAssistant, csms: TestCsms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug of ours in the probe shows "unknown" on the form instead of a broken flow."""
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(config_flow, "probe_csms", broken)
+    result = await start_user(hass)
+    result = await submit(hass, result, connection(csms.url))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
