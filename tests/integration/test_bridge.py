@@ -652,3 +652,23 @@ def test_units_are_converted_with_home_assistants_converters(
         assert converted is None
     else:
         assert converted == pytest.approx(expected)
+
+
+async def test_the_reconnect_button_closes_and_dials_again_without_a_reboot(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.cp1_reconnect"}, blocking=True
+    )
+    async with asyncio.timeout(10):
+        while csms.connection_count < 2 or not csms.sessions:
+            await asyncio.sleep(0.01)
+    await csms.wait_for("StatusNotification", after=3)
+    assert csms.close_codes[:1] == [1000]  # a close frame, not a dropped TCP connection
+    assert len(csms.actions("BootNotification")) == 1  # a reconnect is no reboot
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.cp1_connection_state").state == "accepted"
+    assert await hass.config_entries.async_unload(entry.entry_id)

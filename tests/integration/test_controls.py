@@ -369,7 +369,9 @@ async def test_the_charge_point_switch_changes_every_connector(
 
 
 @pytest.mark.parametrize("connectors", [1, 2])
-@pytest.mark.parametrize("platform", [Platform.NUMBER, Platform.SWITCH])
+@pytest.mark.parametrize(
+    "platform", [Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
+)
 async def test_entities_snapshot(
     hass: HomeAssistant,
     csms: TestCsms,
