@@ -352,7 +352,10 @@ def _platforms_set_parallel_updates() -> bool:
 
 # What a "done" rule must at least show in the files (the rest needs a reviewer).
 EVIDENCE: dict[str, Any] = {
-    "brands": lambda: (COMPONENT / "brand" / "icon.png").is_file(),
+    # Home Assistant shows a custom integration's local brand images from 2026.3 on.
+    "brands": lambda: (COMPONENT / "brand" / "icon.png").is_file()
+    and tuple(int(p) for p in load_json(ROOT / "hacs.json")["homeassistant"].split(".")[:2])
+    >= (2026, 3),
     "config-flow": lambda: load_json(COMPONENT / "manifest.json").get("config_flow") is True,
     "diagnostics": lambda: "async_get_config_entry_diagnostics" in _source("diagnostics.py"),
     "reauthentication-flow": lambda: "async_step_reauth" in _source("config_flow.py"),

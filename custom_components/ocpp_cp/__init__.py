@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
@@ -14,15 +13,19 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.typing import ConfigType
 
-from .bridge import STORAGE_KEYS, HaEngineStorage, OcppCpBridge, queue_path
+from .bridge import (
+    STORAGE_KEYS,
+    HaEngineStorage,
+    OcppCpBridge,
+    OcppCpConfigEntry,
+    queue_path,
+)
 from .const import DOMAIN
 from .engine import SettingsError
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
-
-type OcppCpConfigEntry = ConfigEntry[OcppCpBridge]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:

@@ -263,7 +263,11 @@ def queue_path(hass: HomeAssistant, entry_id: str) -> str:
     return hass.config.path(".storage", f"{DOMAIN}.{entry_id}.queue.sqlite3")
 
 
-def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> EngineSettings:
+# A config entry of this integration, running: its runtime data is the bridge.
+type OcppCpConfigEntry = ConfigEntry[OcppCpBridge]
+
+
+def settings_from_entry(entry: OcppCpConfigEntry, measurands: frozenset[str]) -> EngineSettings:
     data = entry.data
     options = entry.options
     mapping = options.get(CONF_MAPPING, {})
@@ -296,7 +300,7 @@ def settings_from_entry(entry: ConfigEntry, measurands: frozenset[str]) -> Engin
 class OcppCpBridge:
     """Owns the engine of one config entry and translates between it and HA."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
         self.hass = hass
         self.entry = entry
         self.mapping: dict[int, dict[str, Any]] = {

@@ -7,7 +7,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import OcppCpConfigEntry
+from .bridge import OcppCpConfigEntry
 from .entity import OcppCpEntity
 
 PARALLEL_UPDATES = 0

@@ -9,7 +9,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from . import OcppCpConfigEntry
+from .bridge import OcppCpConfigEntry
 from .const import CONF_AUTHORIZATION_KEY, CONF_CSMS_URL, OPT_DEFAULT_ID_TAG
 
 TO_REDACT = {CONF_AUTHORIZATION_KEY, OPT_DEFAULT_ID_TAG, "id_tag", "idTag", "AuthorizationKey"}

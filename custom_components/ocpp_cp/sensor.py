@@ -17,8 +17,7 @@ from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEne
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import OcppCpConfigEntry
-from .bridge import OcppCpBridge
+from .bridge import OcppCpBridge, OcppCpConfigEntry
 from .const import OCPP_STATUSES
 from .engine import ConnectionState
 from .entity import OcppCpEntity

@@ -24,8 +24,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import OcppCpConfigEntry
-from .bridge import OcppCpBridge
+from .bridge import OcppCpBridge, OcppCpConfigEntry
 from .const import DOMAIN
 from .entity import OcppCpEntity
 

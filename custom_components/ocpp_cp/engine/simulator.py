@@ -21,6 +21,7 @@ from ocpp.v16.enums import ChargePointErrorCode, Measurand
 
 from .chargepoint import ChargePointEngine
 from .hardware import ChargingLimit, EvState, NullHardware, ResetKind, UnlockOutcome
+from .ocpp16.frames import OcppCallError
 from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .storage import EngineStorage, JsonDirectoryStorage
 
@@ -35,7 +36,8 @@ SIMULATED_MEASURANDS = frozenset(
 
 HELP = (
     "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG [N] | "
-    "fault N CODE | clear N | meter N WH | offline | online | help | quit"
+    "fault N CODE | clear N | meter N WH | data-transfer VENDOR [MESSAGE] [DATA] | offline | "
+    "online | help | quit"
 )
 # How many words after the verb each command takes (fewest, most).
 ARITY: dict[str, tuple[int, int]] = {
@@ -47,6 +49,7 @@ ARITY: dict[str, tuple[int, int]] = {
     "fault": (2, 2),
     "clear": (1, 1),
     "meter": (2, 2),
+    "data-transfer": (1, 3),
     "offline": (0, 0),
     "online": (0, 0),
     "help": (0, 0),
@@ -318,6 +321,12 @@ async def apply_command(
     if verb == "online":
         engine.go_online()
         return None
+    if verb == "data-transfer":
+        try:
+            answer = await engine.data_transfer(*args)
+        except (TimeoutError, ConnectionError, OcppCallError) as err:
+            raise ValueError(f"DataTransfer failed: {err or type(err).__name__}") from None
+        return str(answer.get("status"))
     if verb == "swipe":
         target = connector_number(engine, args[1]) if len(args) > 1 else None
         return await engine.swipe(args[0], target)

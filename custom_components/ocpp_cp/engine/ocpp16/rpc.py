@@ -85,6 +85,7 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         self.max_frame_bytes = MAX_FRAME_BYTES
         # The CSMS messages this charge point answers, by action.
         self.handlers: dict[str, Handler] = {}
+        self._answer_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     # -- connection -------------------------------------------------------------------------
 
@@ -152,6 +153,12 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         if future is None:
             _LOGGER.info("Ignoring a response to unknown call id %s", frame.unique_id)
             return
+        hook = self._answer_hooks.pop(frame.unique_id, None)
+        if hook is not None and isinstance(frame, CallResult):
+            try:
+                hook(frame.payload)
+            except Exception:
+                _LOGGER.exception("Handling the answer to %s failed", frame.unique_id)
         if not future.done():
             future.set_result(frame)
 
@@ -227,11 +234,27 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         call_id = unique_id or str(uuid.uuid4())
         return await self._call(action, call_id, encode_call(call_id, action, payload))
 
-    async def call_encoded(self, action: str, unique_id: str, payload_text: str) -> dict[str, Any]:
+    async def call_encoded(
+        self,
+        action: str,
+        unique_id: str,
+        payload_text: str,
+        on_answer: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Like ``call_action`` for a payload validated and serialised when it was stored
-        (transaction messages from the journal): spliced into the frame as it is."""
+        (transaction messages from the journal): spliced into the frame as it is.
+
+        ``on_answer`` sees a CALLRESULT's payload the moment it arrives, before the next frame
+        is read: what the CSMS says next may already build on it (a RemoteStop of the
+        transaction id it has just given).
+        """
         frame = f"[2,{json.dumps(unique_id)},{json.dumps(action)},{payload_text}]"
-        return await self._call(action, unique_id, frame)
+        if on_answer is not None:
+            self._answer_hooks[unique_id] = on_answer
+        try:
+            return await self._call(action, unique_id, frame)
+        finally:
+            self._answer_hooks.pop(unique_id, None)
 
     async def _call(self, action: str, call_id: str, frame: str) -> dict[str, Any]:
         async with self._call_lock:

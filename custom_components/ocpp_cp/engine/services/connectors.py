@@ -50,6 +50,8 @@ class ConnectorService:
         self._ready = asyncio.Event()
         # Called after a connector's inputs changed: the charging permission and limit.
         self.on_changed: Callable[[Connector], None] = lambda connector: None
+        # Before a connector's status is computed (a reservation ends on a fault).
+        self.on_refresh: Callable[[Connector], None] = lambda connector: None
         # Every plug report, before it is applied (a restored transaction resumes or ends).
         self.on_plug_reported: Callable[[Connector, bool], None] = lambda c, plugged: None
         # The car was plugged in or out (transactions start or end on it).
@@ -93,6 +95,7 @@ class ConnectorService:
     # -- status -----------------------------------------------------------------------------
 
     def refresh(self, connector: Connector) -> None:
+        self.on_refresh(connector)
         self.queue_status(connector)
         self.on_changed(connector)
 

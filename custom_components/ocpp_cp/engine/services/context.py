@@ -37,7 +37,11 @@ class Wire(Protocol):
     ) -> dict[str, Any]: ...
 
     async def call_encoded(
-        self, action: str, unique_id: str, payload_text: str
+        self,
+        action: str,
+        unique_id: str,
+        payload_text: str,
+        on_answer: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -153,13 +157,19 @@ class EngineContext:
             raise ConnectionError("no wire")
         return await wire.call_action(action, payload, checked=checked)
 
-    async def call_stored(self, action: str, unique_id: str, payload_text: str) -> dict[str, Any]:
+    async def call_stored(
+        self,
+        action: str,
+        unique_id: str,
+        payload_text: str,
+        on_answer: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """A transaction message from the journal, validated when it was stored: resent with
         the same unique id until it is settled."""
         wire = self.wire
         if wire is None:
             raise ConnectionError("no wire")
-        return await wire.call_encoded(action, unique_id, payload_text)
+        return await wire.call_encoded(action, unique_id, payload_text, on_answer)
 
     async def every(
         self,

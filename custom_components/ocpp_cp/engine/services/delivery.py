@@ -9,9 +9,11 @@ from SQLite a page at a time, so memory does not grow with its length.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from ..authorization import ACCEPTED, answered_status, parent_of
@@ -144,13 +146,15 @@ class TransactionDelivery:
                 text = _with_transaction_id(text, tx.transaction_id)
             elif message.action == STOP:
                 text = _with_transaction_id(text, UNNUMBERED_TRANSACTION_ID)
+        on_answer = None
         if message.action == START and tx is not None:
             tx.start_on_wire.set()  # the call below takes the wire lock before any status
+            on_answer = partial(_note_transaction_id, tx)
+
         try:
-            result = await self.ctx.call_stored(message.action, message.unique_id, text)
+            result = await self.ctx.call_stored(message.action, message.unique_id, text, on_answer)
             if message.action == START and tx is not None:
                 transaction_id = _transaction_id(result)
-                tx.confirming_id = transaction_id
                 await self.ctx.journal.confirm_start(
                     message.seq, tx.local_id, transaction_id, _confirmed(tx, transaction_id, result)
                 )
@@ -175,6 +179,8 @@ class TransactionDelivery:
     async def _failed_attempt(
         self, message: StoredMessage, tx: Transaction | None, err: Exception
     ) -> None:
+        if message.action == START and tx is not None:
+            tx.confirming_id = None  # that answer did not count
         message.attempts += 1
         try:
             await self.ctx.journal.count_attempt(message.seq)
@@ -197,6 +203,12 @@ class TransactionDelivery:
             return
         self._buffer.popleft()
         self._settled(message, tx)
+
+
+def _note_transaction_id(tx: Transaction, payload: dict[str, Any]) -> None:
+    """Known the moment the answer arrives: the CSMS may name it in its very next message."""
+    with contextlib.suppress(UnusableAnswer):
+        tx.confirming_id = _transaction_id(payload)
 
 
 def _with_transaction_id(text: str, transaction_id: int) -> str:

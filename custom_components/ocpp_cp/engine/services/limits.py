@@ -33,6 +33,7 @@ from ..charging_profile import (
 from ..connector import Connector
 from ..hardware import ChargingLimit
 from ..smart_charging import ChargingProfiles, ProfileLimits
+from ..timestamps import parse_rfc3339
 from .context import EngineContext
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,10 +96,11 @@ class LimitService:
         tx = connector.transaction
         if tx is None:
             return None
-        started = datetime.fromisoformat(tx.started_at)
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=UTC)
-        return TransactionContext(transaction_id=tx.transaction_id, started_at=started)
+        started = parse_rfc3339(tx.started_at) or datetime.now(UTC)
+        # The id of a StartTransaction.conf on its way to the journal counts: the CSMS may
+        # send a TxProfile naming it right behind its answer.
+        known = tx.transaction_id if tx.transaction_id is not None else tx.confirming_id
+        return TransactionContext(transaction_id=known, started_at=started)
 
     @staticmethod
     def draws(connector: Connector) -> bool:

@@ -33,6 +33,28 @@ class ReservationService:
         # A reservation of connector 0: the charge point as a whole.
         self.charge_point: Reservation | None = None
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        connectors.on_refresh = self._connector_changed
+
+    def _connector_changed(self, connector: Connector) -> None:
+        """Section 5.13: a reservation ends when its connector becomes Faulted or
+        Unavailable (it does not come back with the connector)."""
+        reservation = connector.reservation
+        if reservation is None:
+            return
+        faulted = connector.status() == ChargePointStatus.faulted
+        if not faulted and connector.operative:
+            return
+        connector.reservation = None  # before the status is sent: never Reserved again
+        timer = self._timers.pop(reservation.reservation_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.ctx.persist(
+            self.ctx.save_document(
+                DOCUMENT_RESERVATIONS, self._document(reservation.reservation_id, None)
+            ),
+            "reservations",
+        )
+        self.ctx.emit("reservation", change="ended", **reservation.to_dict())
 
     def all(self) -> list[Reservation]:
         found = [c.reservation for c in self.ctx.connectors.values() if c.reservation]

@@ -152,8 +152,10 @@ class TransactionService:
         *,
         stamp: str | None = None,
         energy: float | None = None,
+        id_tag: str | None = None,
     ) -> None:
-        """End it now; ``stamp``/``energy`` override for one that ended while we were down."""
+        """End it now; ``stamp``/``energy`` override for one that ended while we were down,
+        ``id_tag`` is who asked for the stop when not the one who started (section 6.49)."""
         tx = connector.transaction
         if tx is None or tx.stopped:
             return
@@ -170,7 +172,7 @@ class TransactionService:
             "meterStop": meter_stop,
             "timestamp": stamp,
             "reason": reason,
-            "idTag": tx.id_tag,
+            "idTag": id_tag or tx.id_tag,
         }
         end_values = self.metering.stop_txn_values(connector, ReadingContext.transaction_end)
         data = list(tx.transaction_data)
@@ -350,11 +352,12 @@ class TransactionService:
                 )
                 self.ctx.spawn(start, "start on plug")
             return
-        if connector.transaction is not None and self.ctx.config.get_bool(
-            "StopTransactionOnEVSideDisconnect"
-        ):
+        config = self.ctx.config
+        if connector.transaction is not None:
+            if not config.get_bool("StopTransactionOnEVSideDisconnect"):
+                return  # the transaction goes on, so the cable stays locked (section 9.1.25)
             self.end(connector, Reason.ev_disconnected)
-        if self.ctx.config.get_bool("UnlockConnectorOnEVSideDisconnect"):
+        if config.get_bool("UnlockConnectorOnEVSideDisconnect"):
             self.ctx.spawn(self._unlock_quietly(connector.connector_id), "unlock on unplug")
 
     async def _unlock_quietly(self, connector_id: int) -> None:
@@ -383,7 +386,7 @@ class TransactionService:
         for connector in running:
             tx = connector.transaction
             if check.accepted and group and tx and (tx.parent_id_tag or "").lower() == group:
-                self.end(connector, Reason.local)
+                self.end(connector, Reason.local, id_tag=id_tag)
                 return "stopped"
         target = self.pick_connector(connector_id, id_tag, check.parent_id_tag)
         if target is None:
