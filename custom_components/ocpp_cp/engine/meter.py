@@ -86,15 +86,12 @@ class MeterReadings:
         )
 
     def rows(self, measurand: str) -> list[tuple[str | None, float]]:
-        """(phase, value) rows for a measurand: the phase rows if any exist, else the total."""
-        phases = PHASES_PER_MEASURAND.get(measurand, DEFAULT_PHASES)
-        phased = [(p, self.get(measurand, p)) for p in phases]
-        present = [(p, v) for p, v in phased if v is not None]
-        total = self.get(measurand)
+        """(phase, value) rows for a measurand: the total if there is one, then each phase's."""
         rows: list[tuple[str | None, float]] = []
-        if total is not None:
-            rows.append((None, total))
-        rows.extend(present)
+        for phase in (None, *PHASES_PER_MEASURAND.get(measurand, DEFAULT_PHASES)):
+            reading = self._readings.get((measurand, phase))  # the per-message hot path
+            if reading is not None and not self._is_stale(reading):
+                rows.append((phase, reading.value))
         return rows
 
     def energy_wh(self) -> float | None:

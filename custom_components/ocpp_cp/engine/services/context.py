@@ -45,10 +45,17 @@ class Wire(Protocol):
     ) -> dict[str, Any]: ...
 
 
+_SECOND_PREFIX: list[tuple[int, str]] = [(-1, "")]
+
+
 def iso(ts: float) -> str:
     """RFC 3339 UTC with milliseconds, the form every CSMS parses."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    second = int(ts // 1)
+    cached_second, prefix = _SECOND_PREFIX[0]
+    if second != cached_second:  # one strftime a second, not one a message
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _SECOND_PREFIX[0] = (second, prefix)
+    return f"{prefix}{int((ts - second) * 1000):03d}Z"
 
 
 class EngineContext:
