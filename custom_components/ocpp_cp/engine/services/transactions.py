@@ -298,19 +298,15 @@ class TransactionService:
         self.delivery.restored()
 
     def _end_unplaceable(self, tx: Transaction) -> None:
+        meter_stop = max(tx.meter_start, round(tx.last_energy or 0))
+        payload = {
+            "meterStop": meter_stop,
+            "timestamp": tx.last_seen or tx.started_at,
+            "reason": Reason.power_loss,
+            "idTag": tx.id_tag,
+        }
         self.ctx.persist(
-            self._stop_durably(
-                tx,
-                {
-                    "meterStop": max(tx.meter_start, round(tx.last_energy or 0)),
-                    "timestamp": tx.last_seen or tx.started_at,
-                    "reason": Reason.power_loss,
-                    "idTag": tx.id_tag,
-                },
-                str(Reason.power_loss),
-                tx.meter_start,
-            ),
-            "stop",
+            self._stop_durably(tx, payload, str(Reason.power_loss), meter_stop), "stop"
         )
         tx.stopped = True
 
