@@ -87,12 +87,25 @@ class EngineContext:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.persisting: set[asyncio.Task[Any]] = set()
         self._last_stamp = 0.0
+        # Where security events go (the security-event service replaces it; see security_event).
+        self.security_sink: Callable[[str, str | None], None] | None = None
 
     # -- events and tasks -------------------------------------------------------------------
 
     def emit(self, event: str, /, **data: Any) -> None:
         if self.listener is not None:
             self.listener(event, data)
+
+    def security_event(self, kind: str, tech_info: str | None = None) -> None:
+        """A security event of the 1.6 security whitepaper (``kind`` is its type name, e.g.
+        ``InvalidFirmwareSignature``): logged in the security log and, for critical ones, sent
+        as SecurityEventNotification by the service installed as ``security_sink``.
+        ``tech_info`` must never hold a secret."""
+        sink = self.security_sink
+        if sink is None:
+            _LOGGER.info("Security event %s", kind)
+            return
+        sink(kind, tech_info)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """A task this engine owns: cancelled by stop(), its failure logged."""
