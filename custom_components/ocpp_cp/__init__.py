@@ -7,7 +7,7 @@ import os
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -21,10 +21,14 @@ from .bridge import (
     queue_path,
 )
 from .const import DOMAIN
-from .engine import SettingsError
+from .engine import ConnectErrorKind, SettingsError
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# How long setup waits for the first connection attempt: long enough for a CSMS on the LAN to
+# answer the handshake (a 401 then fails setup into re-authentication), short enough not to hold
+# up Home Assistant's start when the CSMS is down (the engine keeps trying in the background).
+FIRST_ATTEMPT_TIMEOUT = 5.0
 PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
 
 
@@ -82,6 +86,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> bo
             translation_key="broken_configuration",
             translation_placeholders={"error": str(err)},
         ) from err
+    if await bridge.async_first_outcome(FIRST_ATTEMPT_TIMEOUT) == ConnectErrorKind.UNAUTHORIZED:
+        await bridge.async_stop()
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="auth_failed",
+            translation_placeholders={"charge_point_id": bridge.charge_point_id},
+        )
+    bridge.setup_done = True
+    bridge.update_connection_issues()
     entry.runtime_data = bridge
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 

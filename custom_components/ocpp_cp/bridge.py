@@ -7,6 +7,8 @@ concern the hardware become HA events. Entities read their values from here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -326,6 +328,11 @@ class OcppCpBridge:
         # and its validation want a value, not "unknown", while no car charges).
         self.last_session_wh: dict[int, float] = {}
         self._firmware_heartbeat: CALLBACK_TYPE | None = None
+        # Set once the first connection attempt has an outcome (booting, or an error).
+        self._first_outcome = asyncio.Event()
+        # Until setup has seen the first outcome, a 401 fails the setup (ConfigEntryAuthFailed)
+        # instead of raising a repair issue for an entry that is not loaded.
+        self.setup_done = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -353,6 +360,14 @@ class OcppCpBridge:
             self._push_all(connector_id)
         self._check_missing_entities()
         self._start_firmware_heartbeat()
+
+    async def async_first_outcome(self, timeout: float) -> ConnectErrorKind | None:
+        """The first connection attempt's error (None: it connected, or is still trying after
+        ``timeout``: an unreachable CSMS is no setup failure, the engine keeps trying)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._first_outcome.wait()
+        return self.engine.last_error_kind if self._first_outcome.is_set() else None
 
     def apply_options(self) -> None:
         """The options (mapping, pinned intervals, behaviour) changed: apply them to the
@@ -675,7 +690,10 @@ class OcppCpBridge:
                     0.0, float(data["meter_stop"]) - float(data["meter_start"])
                 )
         elif kind == "state":
-            self._update_connection_issues()
+            if data.get("state") != ConnectionState.CONNECTING:
+                self._first_outcome.set()
+            if self.setup_done:
+                self.update_connection_issues()
         elif kind == "storage_error":
             ir.async_create_issue(
                 self.hass,
@@ -706,7 +724,7 @@ class OcppCpBridge:
 
     # -- repairs ----------------------------------------------------------------------------
 
-    def _update_connection_issues(self) -> None:
+    def update_connection_issues(self) -> None:
         issue_base = self.entry.entry_id
         if self.engine.state == ConnectionState.REJECTED:
             ir.async_create_issue(

@@ -354,7 +354,7 @@ async def test_two_connectors_are_sub_devices(hass: HomeAssistant, csms: TestCsm
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_rejected_boot_and_refused_credentials_raise_repairs(
+async def test_rejected_boot_raises_a_repair_until_accepted(
     hass: HomeAssistant, csms: TestCsms
 ) -> None:
     async_mock_service(hass, "switch", "turn_off")
@@ -373,17 +373,59 @@ async def test_rejected_boot_and_refused_credentials_raise_repairs(
             await asyncio.sleep(0.02)
     assert await hass.config_entries.async_unload(entry.entry_id)
 
+
+async def test_refused_credentials_at_setup_fail_it_into_reauth_leaving_nothing_running(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """A 401 on the first attempt is ConfigEntryAuthFailed: setup fails, HA starts the reauth
+    flow, no engine thread or task survives, and no repair issue is raised for an entry that
+    is not loaded."""
+    threads_before = {t.ident for t in threading.enumerate()}
     csms.expected_password = "the-right-key-0123"
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
     locked = entry_for(csms, data={"security_profile": 1, "authorization_key": "a-wrong-key-01234"})
     locked.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(locked.entry_id)
+    assert not await hass.config_entries.async_setup(locked.entry_id)
+    await hass.async_block_till_done()
+    assert locked.state is ConfigEntryState.SETUP_ERROR
+    assert locked.reason is not None and "HTTP 401" in locked.reason
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"auth_failed_{locked.entry_id}") is None
+    leftover = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in threads_before and t.name.startswith("ocpp_cp")
+    ]
+    assert leftover == []
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ocpp_cp")]
+
+
+async def test_credentials_refused_later_raise_a_repair_and_reauth(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """The CSMS changes the key while the entry runs: a repair issue and the reauth flow; the
+    entry stays loaded and keeps trying."""
+    csms.expected_password = "the-right-key-0123"
+    hass.states.async_set(PLUG, "off")
+    hass.states.async_set(SWITCH, "off")
+    entry = entry_for(csms, data={"security_profile": 1, "authorization_key": "the-right-key-0123"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await csms.wait_for("BootNotification")
+    registry = ir.async_get(hass)
+    assert registry.async_get_issue(DOMAIN, f"auth_failed_{entry.entry_id}") is None
+    csms.expected_password = "a-new-key-56789abc"
+    entry.runtime_data.engine.reconnect()
     async with asyncio.timeout(5):
-        while registry.async_get_issue(DOMAIN, f"auth_failed_{locked.entry_id}") is None:
+        while registry.async_get_issue(DOMAIN, f"auth_failed_{entry.entry_id}") is None:
             await asyncio.sleep(0.02)
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
-    assert await hass.config_entries.async_unload(locked.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_reload_mid_transaction_resumes_it(hass: HomeAssistant, csms: TestCsms) -> None:
