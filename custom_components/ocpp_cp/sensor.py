@@ -19,7 +19,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .bridge import OcppCpBridge, OcppCpConfigEntry
 from .const import OCPP_STATUSES
-from .engine import ConnectionState
+from .engine import ConnectErrorKind, ConnectionState
 from .entity import OcppCpEntity
 
 PARALLEL_UPDATES = 0
@@ -63,6 +63,22 @@ def _reservation_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[str
     }
 
 
+# "Last connection error" as a translated enum: on a healthy link it reads "None", not
+# "Unknown"; the message itself (which HA cannot translate) is the `detail` attribute.
+CONNECTION_ERRORS = ["none", *(kind.value for kind in ConnectErrorKind), "connection_lost"]
+
+
+def _last_error(bridge: OcppCpBridge, _: int) -> str:
+    engine = bridge.engine
+    if engine.last_error_kind is not None:
+        return engine.last_error_kind.value
+    return "none" if engine.last_error is None else "connection_lost"
+
+
+def _last_error_attributes(bridge: OcppCpBridge, _: int) -> dict[str, Any]:
+    return {"detail": (bridge.engine.last_error or "")[:255] or None}
+
+
 def _heartbeat(bridge: OcppCpBridge, _: int) -> datetime | None:
     at = bridge.engine.last_heartbeat
     return None if at is None else datetime.fromtimestamp(at, UTC)
@@ -79,8 +95,11 @@ CHARGE_POINT_SENSORS: tuple[OcppCpSensorDescription, ...] = (
     OcppCpSensorDescription(
         key="last_error",
         translation_key="last_error",
+        device_class=SensorDeviceClass.ENUM,
+        options=CONNECTION_ERRORS,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda bridge, _: (bridge.engine.last_error or "")[:255] or None,
+        value_fn=_last_error,
+        attributes_fn=_last_error_attributes,
     ),
     OcppCpSensorDescription(
         key="last_heartbeat",

@@ -416,6 +416,9 @@ async def test_credentials_refused_later_raise_a_repair_and_reauth(
     await csms.wait_for("BootNotification")
     registry = ir.async_get(hass)
     assert registry.async_get_issue(DOMAIN, f"auth_failed_{entry.entry_id}") is None
+    await hass.async_block_till_done()
+    healthy = hass.states.get("sensor.cp1_last_connection_error")
+    assert healthy is not None and healthy.state == "none"  # not "unknown" on a healthy link
     csms.expected_password = "a-new-key-56789abc"
     entry.runtime_data.engine.reconnect()
     async with asyncio.timeout(5):
@@ -425,6 +428,9 @@ async def test_credentials_refused_later_raise_a_repair_and_reauth(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == ["reauth"]
     assert entry.state is ConfigEntryState.LOADED
+    refused = hass.states.get("sensor.cp1_last_connection_error")
+    assert refused is not None and refused.state == "unauthorized"
+    assert "401" in refused.attributes["detail"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
