@@ -6,8 +6,9 @@
 #                                                      CSMS_AUTH_KEY=... for Basic auth
 #   DEMO_HTTP_PORT (8123), DEMO_CSMS_PORT (9000)        ports, both on 127.0.0.1
 #   DEMO_STATE_DIR (~/.cache/ocpp_cp/demo)              Home Assistant's folder, logs, token
-#   DEMO_AUTOSTART (20)                                 the CSMS starts a session after a car
-#                                                      was plugged in this many s (0: never)
+#   DEMO_AUTOSTART (0)                                  the CSMS starts a session after a car
+#                                                      was plugged in this many s (0: never;
+#                                                      off by default: it races the UI path)
 #   DEMO_METER_INTERVAL (10)                            MeterValueSampleInterval the CSMS sets
 #   DEMO_NO_ENTRY=1                                     do not set up ocpp_cp (add it in the UI)
 #   DEMO_VENV                                           a ready virtualenv (default: scripts/venv.sh)
@@ -23,7 +24,7 @@ csms_port=${DEMO_CSMS_PORT:-9000}
 state=${DEMO_STATE_DIR:-$HOME/.cache/ocpp_cp/demo}
 cp_id=${CP_ID:-DEMO1}
 csms_url=${CSMS_URL:-}
-autostart=${DEMO_AUTOSTART:-20}
+autostart=${DEMO_AUTOSTART:-0}
 meter_interval=${DEMO_METER_INTERVAL:-10}
 stop_timeout=30
 
@@ -113,7 +114,7 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+trap 'exit 0' INT  # Ctrl-C is how the demo is meant to end: no "make: *** Error 130"
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
@@ -181,6 +182,8 @@ if [ -z "${CSMS_URL:-}" ]; then
   echo "  * from the CSMS: type  start  here (RemoteStartTransaction); also  stop, limit 10, help"
   if [ "$autostart" != 0 ]; then
     echo "  * or just plug the car in: the CSMS starts a session after ${autostart} s in Preparing"
+  else
+    echo "  * type  autostart 20  here and plugging the car in is enough (the CSMS starts a session)"
   fi
 fi
 cat <<EOF

@@ -72,6 +72,7 @@ class Simulator:
                 "CP1",
                 "--state-dir",
                 str(state_dir),
+                "--no-energy-model",  # registers set by the tests, to the Wh
                 *args,
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,

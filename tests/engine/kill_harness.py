@@ -136,6 +136,7 @@ class SimProcess:
                 str(call_timeout),
                 "--connectors",
                 str(connectors),
+                "--no-energy-model",  # the harness models the register itself
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

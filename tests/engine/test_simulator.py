@@ -37,6 +37,7 @@ class Simulator:
         *extra: str,
         env: dict[str, str] | None = None,
         stderr: bool = False,
+        energy_model: bool = False,
     ) -> Simulator:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -50,6 +51,7 @@ class Simulator:
             str(state_dir),
             "--reconnect-delay",
             "0.1",
+            *(() if energy_model else ("--no-energy-model",)),
             *extra,
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
@@ -116,6 +118,50 @@ class Simulator:
 
 def is_status(status: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e["event"] == "status" and e["status"] == status and e["connector_id"] == 1
+
+
+async def test_the_energy_register_counts_what_the_car_draws(
+    csms: TestCsms, tmp_path: Path
+) -> None:
+    """By default a session reports real Wh (16 A x 230 V is about 1 Wh a second), and the
+    register survives a SIGKILL at or above every value the CSMS saw."""
+    sim = await Simulator.start(csms.url, tmp_path, "--max-current", "16", energy_model=True)
+    try:
+        await sim.wait(lambda e: e["event"] == "state" and e["state"] == "accepted")
+        await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+        await sim.send("plug 1")
+        assert (await sim.send("swipe CARD1"))["result"] == "started"
+        start = await csms.wait_for("StartTransaction")
+        await sim.send("ev-charging 1")
+        await sim.wait(is_status("Charging"))
+        await asyncio.sleep(3.5)
+        await sim.send("unplug 1")
+        stop = await csms.wait_for("StopTransaction")
+        drawn = stop["meter_stop"] - start["meter_start"]
+        assert 2 <= drawn <= 5, drawn
+        await sim.send("plug 1")
+        await sim.send("swipe CARD1")
+        await sim.send("ev-charging 1")
+        await sim.wait(is_status("Charging"))
+        await asyncio.sleep(2.5)
+    finally:
+        await sim.kill()
+    seen = max(
+        float(sample["value"])
+        for payload in csms.actions("MeterValues")
+        for value in payload["meter_value"]
+        for sample in value["sampled_value"]
+        if sample.get("measurand") == "Energy.Active.Import.Register"
+    )
+    again = await Simulator.start(csms.url, tmp_path, energy_model=True)
+    try:
+        await again.send("unplug 1")
+        last_stop = await csms.wait_for("StopTransaction", lambda p: p["transaction_id"] == 2)
+        assert last_stop["meter_stop"] >= int(seen)
+        assert await again.quit() == 0
+    finally:
+        if again.process.returncode is None:
+            await again.kill()
 
 
 async def test_whole_session_through_stdin(csms: TestCsms, tmp_path: Path) -> None:

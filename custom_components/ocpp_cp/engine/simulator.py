@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -94,6 +95,29 @@ class SimulatedCharger(NullHardware):
         engine.set_reading(connector_id, Measurand.power_active_import, amps * self.voltage)
         engine.set_reading(connector_id, Measurand.current_import, amps, "L1")
         engine.set_reading(connector_id, Measurand.voltage, self.voltage, "L1-N")
+
+    async def run_energy_model(self, period: float = 1.0) -> None:
+        """The register counts what the pretend car draws (limit x voltage), so a session
+        reports real Wh. Saved before the engine sees it: after a SIGKILL the register
+        resumes at or above every value already sent, never below."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            elapsed, last = now - last, now
+            drawing = [
+                c
+                for c in self.energy_wh
+                if self.permitted.get(c, False) and self.charging.get(c, False)
+            ]
+            for connector_id in drawing:
+                watts = self.limit_amps.get(connector_id, 0.0) * self.voltage
+                self.energy_wh[connector_id] += watts * elapsed / 3600
+            if drawing:
+                await self.save()
+                for connector_id in drawing:
+                    self.publish(connector_id)
 
     async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
         self.permitted[connector_id] = permitted
@@ -192,6 +216,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--call-timeout", type=delay, default=30.0, help="answer timeout, s (at least 0.1)"
     )
+    parser.add_argument(
+        "--no-energy-model",
+        action="store_true",
+        help="the energy register changes only with the meter command (by default it counts "
+        "what the pretend car draws while charging)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="engine logs on stderr")
     return parser.parse_args(argv)
 
@@ -260,9 +290,15 @@ async def run(args: argparse.Namespace) -> int:
         emit("error", message=f"cannot start: {err}")
         await engine.stop()
         return 2
+    if not args.no_energy_model:
+        model = asyncio.create_task(charger.run_energy_model(), name="simulator energy model")
     try:
         await command_loop(engine, charger)
     finally:
+        if not args.no_energy_model:
+            model.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await model
         await engine.stop()
         await charger.save()
     return 0

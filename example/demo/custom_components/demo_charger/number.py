@@ -1,4 +1,4 @@
-"""The charger's current limit, 6 to 32 A (the OCPP charge point writes the limit in force)."""
+"""The charger's current limit, 6 to 16 A (the OCPP charge point writes the limit in force)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class CurrentLimit(DemoEntity, RestoreNumber):
     _attr_device_class = NumberDeviceClass.CURRENT
     _attr_native_unit_of_measurement = UnitOfElectricCurrent.AMPERE
     _attr_native_min_value = 6
-    _attr_native_max_value = 32
+    _attr_native_max_value = 16  # a 16 A installation: the limit in force never exceeds it
     _attr_native_step = 1
     _attr_mode = NumberMode.SLIDER
 
