@@ -361,11 +361,11 @@ class OcppCpBridge:
         self._check_missing_entities()
         self._start_firmware_heartbeat()
 
-    async def async_first_outcome(self, timeout: float) -> ConnectErrorKind | None:
+    async def async_first_outcome(self, within: float) -> ConnectErrorKind | None:
         """The first connection attempt's error (None: it connected, or is still trying after
-        ``timeout``: an unreachable CSMS is no setup failure, the engine keeps trying)."""
+        ``within`` s: an unreachable CSMS is no setup failure, the engine keeps trying)."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 await self._first_outcome.wait()
         return self.engine.last_error_kind if self._first_outcome.is_set() else None
 
