@@ -1,4 +1,4 @@
-"""Presets for Home Assistant's own EV-charger integrations: pick the charger's device, get a mapping.
+"""Presets for Home Assistant's EV-charger integrations: pick the charger's device, get a mapping.
 
 Each preset says, for one integration, which of its entities fill which mapping field. Entities
 are found through the entity registry: the registry platform (the integration's domain), the
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntries
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -56,7 +57,9 @@ class UniqueIdForm(StrEnum):
     SUFFIX_UNDERSCORE = "suffix_underscore"  # <something>_<key>
     SUFFIX_DASH = "suffix_dash"  # <something>-<key>
     PREFIX_DASH = "prefix_dash"  # <key>-<something>
-    DASH_SEGMENT = "dash_segment"  # <...>-<key>-<...> (Matter: <node>-<endpoint>-<key>-<cluster>-<attribute>)
+    DASH_SEGMENT = (
+        "dash_segment"  # <...>-<key>-<...> (Matter: <node>-<endpoint>-<key>-<cluster>-<attribute>)
+    )
 
 
 def unique_id_has_key(form: UniqueIdForm, unique_id: str, key: str) -> bool:
@@ -255,7 +258,8 @@ def async_charger_devices(hass: HomeAssistant) -> list[dr.DeviceEntry]:
     return sorted(devices, key=lambda d: (d.name_by_user or d.name or "", d.id))
 
 
-def _preset_of(entries: Any, device: dr.DeviceEntry) -> ChargerPreset | None:
+def _preset_of(entries: ConfigEntries, device: dr.DeviceEntry) -> ChargerPreset | None:
+    """The preset of the integration whose config entry the device belongs to."""
     for entry_id in sorted(device.config_entries):
         entry = entries.async_get_entry(entry_id)
         if entry is not None and entry.domain in PRESETS:

@@ -38,6 +38,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .charger_presets import PRESETS, async_charger_devices, async_resolve_charger
 from .const import (
     CONF_AUTHORIZATION_KEY,
     CONF_CA_FILE,
@@ -92,7 +93,6 @@ from .const import (
     OPT_HEARTBEAT_INTERVAL,
     OPT_METER_INTERVAL,
 )
-from .charger_presets import PRESETS, async_charger_devices, async_resolve_charger
 from .engine import (
     ConnectErrorKind,
     EngineSettings,
@@ -629,11 +629,7 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Map the entities of one connector; repeated for each connector."""
         connector = self._to_map[0]
-        if (
-            user_input is None
-            and self._firmware_asked != connector
-            and devices_to_offer(self.hass)
-        ):
+        if user_input is None and self._firmware_asked != connector and devices_to_offer(self.hass):
             return await self.async_step_firmware()
         errors: dict[str, str] = {}
         if user_input is not None:
