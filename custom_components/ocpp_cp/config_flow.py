@@ -427,27 +427,28 @@ KEPT_WITH_FIRMWARE = (
 )
 
 
-def firmware_schema() -> vol.Schema:
+def firmware_schema(hass: HomeAssistant) -> vol.Schema:
     """The optional pick of a companion firmware device or of a charger of a supported
-    integration (charger_presets.py), shown before a mapping form."""
-    return vol.Schema(
-        {
-            vol.Optional(CONF_FIRMWARE_DEVICE): DeviceSelector(
-                DeviceSelectorConfig(
-                    filter=DeviceFilterSelectorConfig(
-                        integration=MQTT_DOMAIN,
-                        manufacturer=FIRMWARE_MANUFACTURER,
-                        model=FIRMWARE_MODEL,
-                    )
+    integration (charger_presets.py), shown before a mapping form: a picker for each kind
+    Home Assistant has a device of."""
+    schema: dict[vol.Marker, Any] = {}
+    if async_firmware_devices(hass):
+        schema[vol.Optional(CONF_FIRMWARE_DEVICE)] = DeviceSelector(
+            DeviceSelectorConfig(
+                filter=DeviceFilterSelectorConfig(
+                    integration=MQTT_DOMAIN,
+                    manufacturer=FIRMWARE_MANUFACTURER,
+                    model=FIRMWARE_MODEL,
                 )
-            ),
-            vol.Optional(CONF_CHARGER_DEVICE): DeviceSelector(
-                DeviceSelectorConfig(
-                    filter=[DeviceFilterSelectorConfig(integration=name) for name in PRESETS]
-                )
-            ),
-        }
-    )
+            )
+        )
+    if async_charger_devices(hass):
+        schema[vol.Optional(CONF_CHARGER_DEVICE)] = DeviceSelector(
+            DeviceSelectorConfig(
+                filter=[DeviceFilterSelectorConfig(integration=name) for name in PRESETS]
+            )
+        )
+    return vol.Schema(schema)
 
 
 def devices_to_offer(hass: HomeAssistant) -> bool:
@@ -670,7 +671,9 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_mapping()
         return self.async_show_form(
             step_id="firmware",
-            data_schema=self.add_suggested_values_to_schema(firmware_schema(), user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(
+                firmware_schema(self.hass), user_input or {}
+            ),
             errors=errors,
             description_placeholders=mapping_placeholders(connector, self._data[CONF_CONNECTORS]),
         )
@@ -868,7 +871,9 @@ class OcppCpOptionsFlow(OptionsFlow):
             suggestions[CONF_FIRMWARE_DEVICE] = device_id
         return self.async_show_form(
             step_id="firmware",
-            data_schema=self.add_suggested_values_to_schema(firmware_schema(), suggestions),
+            data_schema=self.add_suggested_values_to_schema(
+                firmware_schema(self.hass), suggestions
+            ),
             errors=errors,
             description_placeholders=mapping_placeholders(connector, connectors),
         )

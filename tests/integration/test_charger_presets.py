@@ -34,6 +34,7 @@ from custom_components.ocpp_cp.charger_presets import (
 )
 from custom_components.ocpp_cp.const import DOMAIN
 from tests.csms import TestCsms
+from tests.integration.test_firmware_device import THREE_PHASE, add_firmware
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -514,7 +515,7 @@ async def test_a_device_without_the_required_entities_is_refused(
     hass: HomeAssistant, csms: TestCsms, mock_setup_entry: AsyncMock
 ) -> None:
     """A Matter smart plug (power and energy, no EVSE) cannot charge; nor can a Peblar whose
-    charge switch the user disabled. Both pickers at once is refused too."""
+    charge switch the user disabled. A charger and a firmware device at once is refused too."""
     entry, plug = add_device(hass, "matter", "deviceid_plug", "Smart plug")
     register(
         hass,
@@ -531,6 +532,9 @@ async def test_a_device_without_the_required_entities_is_refused(
     er.async_get(hass).async_get_or_create(
         "switch", "template", f"{charger.device.id}_charge", device_id=charger.device.id
     )
+    mqtt = MockConfigEntry(domain="mqtt", data={"broker": "127.0.0.1"})
+    mqtt.add_to_hass(hass)
+    firmware = add_firmware(hass, mqtt, "garage", THREE_PHASE)
     configure = hass.config_entries.flow.async_configure
     result = await start_user_flow(hass, csms)
     for device in (plug, charger.device):
@@ -538,7 +542,7 @@ async def test_a_device_without_the_required_entities_is_refused(
         assert result["step_id"] == "firmware"
         assert result["errors"] == {"charger_device": "charger_unusable"}
     result = await configure(
-        result["flow_id"], {"charger_device": charger.device.id, "firmware_device": plug.id}
+        result["flow_id"], {"charger_device": charger.device.id, "firmware_device": firmware.id}
     )
     assert result["errors"] == {"base": "one_device_only"}
     # an unknown device id (removed meanwhile) is refused the same way
