@@ -459,7 +459,7 @@ def devices_to_offer(hass: HomeAssistant) -> bool:
 def firmware_suggestions(
     hass: HomeAssistant, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """Mapping form values from the firmware device picked (None: none picked), or errors."""
+    """Mapping form values from the firmware or charger device picked (None: none), or errors."""
     device_id = user_input.get(CONF_FIRMWARE_DEVICE)
     charger_id = user_input.get(CONF_CHARGER_DEVICE)
     if device_id and charger_id:
