@@ -74,6 +74,7 @@ from .const import (
     DOMAIN,
     EVENT_CSMS_REQUEST,
     MAP_CHARGE_SWITCH,
+    MAP_CHARGE_SWITCH_INVERTED,
     MAP_CURRENT,
     MAP_CURRENT_L1,
     MAP_CURRENT_L2,
@@ -619,13 +620,15 @@ class OcppCpBridge:
     # -- engine -> HA (ChargerHardware) -----------------------------------------------------
 
     async def set_charging_permitted(self, connector_id: int, permitted: bool) -> None:
-        entity_id = self.mapping.get(connector_id, {}).get(MAP_CHARGE_SWITCH)
+        mapping = self.mapping.get(connector_id, {})
+        entity_id = mapping.get(MAP_CHARGE_SWITCH)
         if not entity_id:
             return
         domain = entity_id.split(".", 1)[0]
+        switch_on = permitted != bool(mapping.get(MAP_CHARGE_SWITCH_INVERTED))  # a pause switch
         await self.hass.services.async_call(
             domain,
-            "turn_on" if permitted else "turn_off",
+            "turn_on" if switch_on else "turn_off",
             {ATTR_ENTITY_ID: entity_id},
             blocking=True,
         )

@@ -38,10 +38,12 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .charger_presets import PRESETS, async_charger_devices, async_resolve_charger
 from .const import (
     CONF_AUTHORIZATION_KEY,
     CONF_CA_FILE,
     CONF_CHARGE_POINT_ID,
+    CONF_CHARGER_DEVICE,
     CONF_CLIENT_CERT,
     CONF_CLIENT_KEY,
     CONF_CONNECTORS,
@@ -60,6 +62,7 @@ from .const import (
     DEFAULT_VENDOR,
     DOMAIN,
     MAP_CHARGE_SWITCH,
+    MAP_CHARGE_SWITCH_INVERTED,
     MAP_CURRENT,
     MAP_CURRENT_L1,
     MAP_CURRENT_L2,
@@ -318,6 +321,7 @@ def mapping_schema() -> vol.Schema:
     """The per-connector mapping form."""
     schema: dict[vol.Marker, Any] = {
         vol.Required(MAP_CHARGE_SWITCH): _entity(["switch", "input_boolean"]),
+        vol.Optional(MAP_CHARGE_SWITCH_INVERTED, default=False): BooleanSelector(),
         vol.Optional(MAP_CURRENT_NUMBER): _entity(["number", "input_number"]),
         vol.Optional(MAP_PLUG): _entity("binary_sensor"),
         vol.Optional(MAP_STATUS): _entity("sensor"),
@@ -386,6 +390,8 @@ def mapping_from_input(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], d
     for key in ENTITY_KEYS:
         if value := user_input.get(key):
             mapping[key] = value
+    if user_input.get(MAP_CHARGE_SWITCH_INVERTED):
+        mapping[MAP_CHARGE_SWITCH_INVERTED] = True
     if text := str(user_input.get(MAP_STATUS_MAPPING) or "").strip():
         try:
             mapping[MAP_STATUS_MAPPING] = parse_status_mapping(text)
@@ -421,28 +427,48 @@ KEPT_WITH_FIRMWARE = (
 )
 
 
-def firmware_schema() -> vol.Schema:
-    """The optional pick of a companion firmware device, shown before a mapping form."""
-    return vol.Schema(
-        {
-            vol.Optional(CONF_FIRMWARE_DEVICE): DeviceSelector(
-                DeviceSelectorConfig(
-                    filter=DeviceFilterSelectorConfig(
-                        integration=MQTT_DOMAIN,
-                        manufacturer=FIRMWARE_MANUFACTURER,
-                        model=FIRMWARE_MODEL,
-                    )
+def firmware_schema(hass: HomeAssistant) -> vol.Schema:
+    """The optional pick of a companion firmware device or of a charger of a supported
+    integration (charger_presets.py), shown before a mapping form: a picker for each kind
+    Home Assistant has a device of."""
+    schema: dict[vol.Marker, Any] = {}
+    if async_firmware_devices(hass):
+        schema[vol.Optional(CONF_FIRMWARE_DEVICE)] = DeviceSelector(
+            DeviceSelectorConfig(
+                filter=DeviceFilterSelectorConfig(
+                    integration=MQTT_DOMAIN,
+                    manufacturer=FIRMWARE_MANUFACTURER,
+                    model=FIRMWARE_MODEL,
                 )
             )
-        }
-    )
+        )
+    if async_charger_devices(hass):
+        schema[vol.Optional(CONF_CHARGER_DEVICE)] = DeviceSelector(
+            DeviceSelectorConfig(
+                filter=[DeviceFilterSelectorConfig(integration=name) for name in PRESETS]
+            )
+        )
+    return vol.Schema(schema)
+
+
+def devices_to_offer(hass: HomeAssistant) -> bool:
+    """A firmware device or a supported charger exists: offer the device step."""
+    return bool(async_firmware_devices(hass) or async_charger_devices(hass))
 
 
 def firmware_suggestions(
     hass: HomeAssistant, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """Mapping form values from the firmware device picked (None: none picked), or errors."""
+    """Mapping form values from the firmware or charger device picked (None: none), or errors."""
     device_id = user_input.get(CONF_FIRMWARE_DEVICE)
+    charger_id = user_input.get(CONF_CHARGER_DEVICE)
+    if device_id and charger_id:
+        return None, {"base": "one_device_only"}
+    if charger_id:
+        charger = async_resolve_charger(hass, str(charger_id))
+        if charger is None or not charger.usable:
+            return None, {CONF_CHARGER_DEVICE: "charger_unusable"}
+        return mapping_suggestions(charger.mapping()), {}
     if not device_id:
         return None, {}
     firmware = async_resolve(hass, str(device_id))
@@ -604,11 +630,7 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Map the entities of one connector; repeated for each connector."""
         connector = self._to_map[0]
-        if (
-            user_input is None
-            and self._firmware_asked != connector
-            and async_firmware_devices(self.hass)
-        ):
+        if user_input is None and self._firmware_asked != connector and devices_to_offer(self.hass):
             return await self.async_step_firmware()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -649,7 +671,9 @@ class OcppCpConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_mapping()
         return self.async_show_form(
             step_id="firmware",
-            data_schema=self.add_suggested_values_to_schema(firmware_schema(), user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(
+                firmware_schema(self.hass), user_input or {}
+            ),
             errors=errors,
             description_placeholders=mapping_placeholders(connector, self._data[CONF_CONNECTORS]),
         )
@@ -799,7 +823,7 @@ class OcppCpOptionsFlow(OptionsFlow):
             if connectors > 1:
                 return await self.async_step_connector()
             self._connector = 1
-        if user_input is None and not self._firmware_asked and async_firmware_devices(self.hass):
+        if user_input is None and not self._firmware_asked and devices_to_offer(self.hass):
             return await self.async_step_firmware()
         current: dict[str, dict[str, Any]] = dict(self.config_entry.options.get(CONF_MAPPING, {}))
         errors: dict[str, str] = {}
@@ -847,7 +871,9 @@ class OcppCpOptionsFlow(OptionsFlow):
             suggestions[CONF_FIRMWARE_DEVICE] = device_id
         return self.async_show_form(
             step_id="firmware",
-            data_schema=self.add_suggested_values_to_schema(firmware_schema(), suggestions),
+            data_schema=self.add_suggested_values_to_schema(
+                firmware_schema(self.hass), suggestions
+            ),
             errors=errors,
             description_placeholders=mapping_placeholders(connector, connectors),
         )

@@ -23,6 +23,8 @@ CONF_CONNECTORS: Final = "number_of_connectors"
 # Mapping (config entry options): options[CONF_MAPPING][str(connector_id)] = {key: value}
 CONF_MAPPING: Final = "mapping"
 MAP_CHARGE_SWITCH: Final = "charge_switch"  # switch / input_boolean that enables charging
+# True: the charge switch is on when charging is paused (a "pause" or "block" switch).
+MAP_CHARGE_SWITCH_INVERTED: Final = "charge_switch_inverted"
 MAP_CURRENT_NUMBER: Final = "current_number"  # number / input_number that sets the limit, A
 MAP_PLUG: Final = "plug_sensor"  # binary_sensor: on = plugged
 MAP_STATUS: Final = "status_sensor"  # sensor whose text maps to an OCPP status
@@ -51,6 +53,8 @@ MAP_NOMINAL_VOLTAGE: Final = "nominal_voltage"  # V (a number in the mapping)
 MAP_FIRMWARE_TOPIC: Final = "firmware_topic"
 # Flow form field: the firmware device whose entities fill in a mapping.
 CONF_FIRMWARE_DEVICE: Final = "firmware_device"
+# Flow form field: a device of a supported EV-charger integration (charger_presets.py).
+CONF_CHARGER_DEVICE: Final = "charger_device"
 
 # Behaviour (config entry options)
 OPT_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"  # pinned, s; None = the CSMS decides

@@ -7,6 +7,7 @@ and the battery fills up. ``demo_charger:`` in configuration.yaml creates the si
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -103,6 +104,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: DemoChargerConfigEntry) 
         car.notify()
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if os.environ.get("DEMO_PRESET_CHARGER") == "1":
+        from .preset_charger import async_add_preset_charger
+
+        hass.async_create_task(async_add_preset_charger(hass), "demo preset charger")
     entry.async_on_unload(async_track_time_interval(hass, tick, TICK, name="demo car"))
     return True
 
