@@ -149,14 +149,13 @@ def probe_tls_refusal(
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or 443
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
+            socket.create_connection((host, parts.port or 443), timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=server_name or host) as tls,
         ):
-            request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}\r\n\r\n"
-            tls.sendall(request.encode())
+            # Nothing sent: unread bytes would make the server reset the connection, and the
+            # reset can overtake its alert. A server content with us just sends nothing.
             tls.recv(1)
     except ssl.SSLError as err:
         return err
@@ -225,7 +224,7 @@ async def open_connection(
     except InvalidURI as err:
         raise ConnectError(ConnectErrorKind.INVALID_URL, f"invalid CSMS URL: {err}") from err
     except ssl.SSLCertVerificationError as err:
-        host = settings.tls_server_name or url.split("/")[2]
+        host = settings.tls_server_name or urlsplit(url).hostname or url
         raise explain_verify_error(err, host) from err
     except ssl.SSLError as err:
         raise explain_ssl_error(err) from err
@@ -247,7 +246,7 @@ async def open_connection(
                 url,
                 ssl_context,
                 settings.tls_server_name,
-                settings.connect_timeout,
+                min(settings.connect_timeout, 3.0),
             )
         if cause is not None:
             raise explain_ssl_error(cause) from err
