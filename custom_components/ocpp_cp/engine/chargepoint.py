@@ -107,19 +107,22 @@ LIVE_SETTINGS = (
 )
 
 
-def wire_certificates(
+def security_services(
+    ctx: EngineContext,
     connection: ConnectionService,
     configuration: ConfigurationService,
-    certificates: CertificateService,
-    security_profile: SecurityProfileService,
-) -> None:
-    """The certificate store feeds the TLS context; SecurityProfile raises are checked and
-    tried with a fallback."""
+    queue_path: str | None,
+) -> SecurityProfileService:
+    """The certificate store feeding the TLS context, and the SecurityProfile raises checked
+    and tried with a fallback."""
+    certificates = CertificateService(ctx, connection, queue_path or ":memory:")
+    security_profile = SecurityProfileService(ctx, connection, certificates)
     connection.client_files = certificates.client_files
     connection.extra_roots = certificates.trust_pem
     connection.after_attempt = security_profile.after_attempt
     configuration.profile_missing = security_profile.missing
     configuration.before_profile_change = security_profile.upgrading
+    return security_profile
 
 
 def apply_live_settings(s: Services, old: EngineSettings, new: EngineSettings) -> None:
@@ -215,9 +218,8 @@ class ChargePointEngine:
         configuration = ConfigurationService(ctx, storage)
         configuration.on_security_changed = self._security_changed
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
-        certificates = CertificateService(ctx, connection, queue_path or ":memory:")
-        self.profile_switch = SecurityProfileService(ctx, connection, certificates)
-        wire_certificates(connection, configuration, certificates, self.profile_switch)
+        self.profile_switch = security_services(ctx, connection, configuration, queue_path)
+        certificates = self.profile_switch.certificates
         self.services = Services(
             ctx,
             connection,
@@ -258,8 +260,7 @@ class ChargePointEngine:
         await self._open_journal()
         try:
             await s.configuration.restore()  # the SecurityProfile the CSMS may have raised
-            await s.certificates.restore()  # installed CSMS roots and client certificate
-            await self.profile_switch.restore()
+            await self.profile_switch.restore()  # certificates, a SecurityProfile on trial
             await s.connection.load_tls()
         except SettingsError:
             await self.ctx.journal.close()  # a broken configuration leaves nothing running

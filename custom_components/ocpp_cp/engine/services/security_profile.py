@@ -59,6 +59,8 @@ class SecurityProfileService:
         return dataclasses.replace(settings, security_profile=SecurityProfile(profile))
 
     async def restore(self) -> None:
+        """The certificate store, then a SecurityProfile raise still on trial."""
+        await self.certificates.restore()
         saved = await self.ctx.journal.load_document(DOCUMENT_FALLBACK)
         current = self.ctx.config.get_int("SecurityProfile")
         if isinstance(saved, int) and saved < current:
