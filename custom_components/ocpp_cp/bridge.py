@@ -49,6 +49,7 @@ from homeassistant.util.unit_conversion import (
     TemperatureConverter,
 )
 
+from .certificate_repairs import CHECK_INTERVAL, async_check_certificates
 from .const import (
     CONF_AUTHORIZATION_KEY,
     CONF_CA_FILE,
@@ -330,6 +331,7 @@ class OcppCpBridge:
         # and its validation want a value, not "unknown", while no car charges).
         self.last_session_wh: dict[int, float] = {}
         self._firmware_heartbeat: CALLBACK_TYPE | None = None
+        self._certificate_checks: CALLBACK_TYPE | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -344,6 +346,10 @@ class OcppCpBridge:
     async def async_start(self) -> None:
         await self.engine.start()
         self._watch_mapping()
+        self._certificate_checks = async_track_time_interval(
+            self.hass, self._check_certificates, CHECK_INTERVAL, name=f"{DOMAIN} certificates"
+        )
+        self._check_certificates()
 
     def _watch_mapping(self) -> None:
         watched = [
@@ -373,7 +379,21 @@ class OcppCpBridge:
         self._watch_mapping()
         self._notify()
 
+    @callback
+    def _check_certificates(self, _now: Any = None) -> None:
+        """Repair issues for certificates that expire within 30 days (certificate_repairs)."""
+        self.entry.async_create_background_task(
+            self.hass,
+            async_check_certificates(
+                self.hass, self.entry.entry_id, self.charge_point_id, self.engine
+            ),
+            f"{DOMAIN} certificate expiry",
+        )
+
     async def async_stop(self) -> None:
+        if self._certificate_checks is not None:
+            self._certificate_checks()
+            self._certificate_checks = None
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -680,6 +700,8 @@ class OcppCpBridge:
                 )
         elif kind == "state":
             self._update_connection_issues()
+        elif kind in ("security_changed", "certificates"):
+            self._check_certificates()
         elif kind == "storage_error":
             ir.async_create_issue(
                 self.hass,

@@ -159,6 +159,19 @@ def _period(expired: bool, days: float = 1) -> tuple[datetime.datetime, datetime
     return now - datetime.timedelta(hours=1), now + datetime.timedelta(days=days)
 
 
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def root_ca(common_name: str, *, expired: bool = False, days: float = 1) -> Issued:
     """A self-signed v3 CA (basicConstraints CA, keyCertSign)."""
     if not expired and days == 1:
@@ -176,6 +189,7 @@ def root_ca(common_name: str, *, expired: bool = False, days: float = 1) -> Issu
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(CA_KEY_USAGE, critical=True)
         .sign(key, hashes.SHA256())
     )
     return Issued(cert, key)
@@ -200,6 +214,7 @@ def signed_ca(common_name: str, issuer: Issued, *, expired: bool = False) -> Iss
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .sign(issuer.key, hashes.SHA256())
     )
     return Issued(cert, key)

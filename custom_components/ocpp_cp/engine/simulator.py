@@ -163,6 +163,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ca-file", help="CA bundle for wss:// (default: system CAs)")
     parser.add_argument("--client-cert", help="client certificate (profile 3)")
     parser.add_argument("--client-key", help="client private key (profile 3)")
+    parser.add_argument(
+        "--tls-server-name", help="name the CSMS certificate carries, if not the URL's host"
+    )
+    parser.add_argument(
+        "--tls-allow-v1-ca",
+        action="store_true",
+        help="accept an X.509 v1 root without basicConstraints as the --ca-file",
+    )
     parser.add_argument("--serial", help="charge point serial number (BootNotification)")
     parser.add_argument(
         "--no-lock",
@@ -212,6 +220,8 @@ async def run(args: argparse.Namespace) -> int:
             ca_file=args.ca_file,
             client_cert_file=args.client_cert,
             client_key_file=args.client_key,
+            tls_server_name=args.tls_server_name,
+            tls_allow_v1_ca=args.tls_allow_v1_ca,
             vendor=args.vendor,
             model=args.model,
             number_of_connectors=args.connectors,

@@ -81,16 +81,18 @@ class CertificateService:
         return self._client
 
     def expiring(self, now: datetime, within: timedelta) -> list[ExpiringCertificate]:
-        """Installed CSMS roots and the client certificate that expire within ``within``."""
+        """Installed CSMS roots and the client certificate (signed through CertificateSigned,
+        else the configured file) that expire within ``within``. Blocking: reads the file."""
         found = [
             ExpiringCertificate(CSMS_ROOT, c.subject.rfc4514_string(), c.not_valid_after_utc)
             for c in self.roots(CSMS_ROOT)
             if c.not_valid_after_utc - now < within
         ]
-        if self._client is not None:
+        client = self.connection.settings.client_cert_file
+        if client:
             try:
-                leaf = pki.load_chain(_read(self._client[0]))[0]
-            except (OSError, pki.CertificateError):
+                leaf = pki.load_chain(_read(client))[0]
+            except (OSError, UnicodeError, pki.CertificateError):
                 return found
             if leaf.not_valid_after_utc - now < within:
                 subject = leaf.subject.rfc4514_string()
@@ -194,6 +196,7 @@ class CertificateService:
             "ReconfigurationOfSecurityParameters",
             f"{kind} installed: {cert.subject.rfc4514_string()}",
         )
+        self.ctx.emit("certificates", change="installed", kind=kind)
         if kind == CSMS_ROOT:
             await self._reload_tls()  # the next connection trusts it
         return "Accepted"
@@ -229,6 +232,7 @@ class CertificateService:
         self.ctx.security_event(
             "ReconfigurationOfSecurityParameters", f"{match.kind} deleted: {subject}"
         )
+        self.ctx.emit("certificates", change="deleted", kind=match.kind)
         if match.kind == CSMS_ROOT:
             await self._reload_tls()
         return "Accepted"
@@ -283,6 +287,7 @@ class CertificateService:
             "ReconfigurationOfSecurityParameters",
             f"charge point certificate installed: serial {serial}",
         )
+        self.ctx.emit("certificates", change="signed", kind="ChargePointCertificate")
         return "Accepted"
 
     async def _check_signed(self, chain_text: str) -> str | None:
