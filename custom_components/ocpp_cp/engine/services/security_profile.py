@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from ..settings import EngineSettings, SecurityProfile
+from ..settings import EngineSettings, SecurityProfile, SettingsError
 from .certificates import CSMS_ROOT, CertificateService
 from .connection import ConnectionService
 from .context import EngineContext
@@ -114,4 +114,7 @@ class SecurityProfileService:
             f"SecurityProfile {new} failed to connect, back to {old}",
         )
         self.ctx.emit("security_changed", security_profile=old, fallback=True)
-        await self.connection.load_tls()
+        try:
+            await self.connection.load_tls()
+        except SettingsError as err:  # the supervisor must go on dialling
+            _LOGGER.error("The TLS context of profile %s failed: %s", old, err)  # noqa: TRY400
