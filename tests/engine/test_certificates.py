@@ -424,3 +424,41 @@ async def test_security_profile_upgrade_with_fallback(
         assert await engine.journal.load_document("security_profile_fallback") is None
     finally:
         await csms.stop()
+
+
+async def test_security_profile_prerequisites(make_engine: EngineFactory, tmp_path: Path) -> None:
+    """What each profile needs (libocpp's checks); a raise still on trial survives a restart
+    and falls back when the new profile cannot connect."""
+    options: dict[str, Any] = {
+        "security_profile": SecurityProfile.BASIC_AUTH,
+        "authorization_key": AUTH_KEY,
+        "queue_path": str(tmp_path / "queue.sqlite3"),
+    }
+    engine = make_engine("wss://localhost:1/ocpp", **options)  # nothing listens there
+    await engine.start()
+    engine.go_offline()  # no dial counts against the trial below
+    switch = engine.profile_switch
+    assert switch.missing(0) == "a security profile is never lowered"
+    assert switch.missing(1) is None
+    no_root = "no CentralSystemRootCertificate installed and no CA file"
+    assert switch.missing(2) == no_root
+    assert switch.missing(3) == no_root
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Rejected"
+    root = root_ca("CSMS root")
+    assert await engine.services.certificates.install(CSMS_ROOT, root.pem) == "Accepted"
+    assert switch.missing(2) is None
+    assert switch.missing(3) == "no client certificate"
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Accepted"
+    # the previous profile is durable before the new one
+    assert await engine.journal.load_document("security_profile_fallback") == 1
+    assert (await engine.journal.load_document("configuration"))["SecurityProfile"] == "2"
+    await engine.stop()
+
+    again = make_engine("wss://localhost:1/ocpp", **options)
+    await again.start()
+    assert again.profile_switch.fallback == 1  # still on trial after the restart
+    async with asyncio.timeout(10):
+        while again.config.get("SecurityProfile") != "1":
+            await asyncio.sleep(0.01)
+    assert (await again.journal.load_document("configuration"))["SecurityProfile"] == "1"
+    assert await again.journal.load_document("security_profile_fallback") is None

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from ocpp.v16 import call
+from ocpp.v16 import call, call_result
 from pytest_homeassistant_custom_component.common import async_mock_service
 
+from custom_components.ocpp_cp.bridge import queue_path
 from custom_components.ocpp_cp.certificate_repairs import issue_prefix
 from custom_components.ocpp_cp.const import DOMAIN
 from tests.csms import TestCsms
@@ -87,6 +88,17 @@ async def test_expiring_certificates_raise_repairs(hass: HomeAssistant, tmp_path
         assert answer.status == "Accepted"
         [left] = await wait_issues(hass, entry.entry_id, 1)
         assert (left.translation_placeholders or {})["subject"] == "CN=CP1"
-        assert await hass.config_entries.async_unload(entry.entry_id)
+
+        # the charge point's own key goes with the entry
+        session = await csms.wait_connected()
+        session.side.route_map["SignCertificate"] = {
+            "_on_action": lambda csr: call_result.SignCertificate(status="Accepted"),
+            "_skip_schema_validation": False,
+        }
+        await entry.runtime_data.engine.services.certificates.request_signing()
+        key_file = Path(f"{queue_path(hass, entry.entry_id)}.csr-key.pem")
+        assert key_file.is_file()
+        await hass.config_entries.async_remove(entry.entry_id)
+        assert not key_file.exists()
     finally:
         await csms.stop()
