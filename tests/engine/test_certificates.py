@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 
 from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState, SecurityProfile
+from custom_components.ocpp_cp.engine.journal import Journal
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory
@@ -462,3 +463,18 @@ async def test_security_profile_prerequisites(make_engine: EngineFactory, tmp_pa
             await asyncio.sleep(0.01)
     assert (await again.journal.load_document("configuration"))["SecurityProfile"] == "1"
     assert await again.journal.load_document("security_profile_fallback") is None
+
+
+async def test_signed_certificate_files_removed_by_hand(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """A journal that names client files which are gone still starts (without them)."""
+    queue = str(tmp_path / "queue.sqlite3")
+    journal = Journal(queue)
+    await journal.open()
+    gone = [str(tmp_path / "gone.pem"), str(tmp_path / "gone.key")]
+    await journal.save_document("certificates", {"roots": [], "client": gone, "pending_key": None})
+    await journal.close()
+    engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=queue)
+    await engine.start()
+    assert engine.services.certificates.client_files() is None

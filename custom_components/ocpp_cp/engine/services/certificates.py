@@ -116,7 +116,12 @@ class CertificateService:
                 self._roots.append(InstalledRoot(entry["type"], cert, bool(entry.get("fallback"))))
         client = saved.get("client")
         if isinstance(client, list) and len(client) == 2:
-            self._client = (str(client[0]), str(client[1]))
+            files = (str(client[0]), str(client[1]))
+            loop = asyncio.get_running_loop()
+            if await loop.run_in_executor(None, _all_files, files):
+                self._client = files
+            else:  # removed by hand: the configured certificate (if any) is used instead
+                _LOGGER.warning("The signed client certificate files are gone: not used")
         pending = saved.get("pending_key")
         self._pending_key = pending if isinstance(pending, str) else None
 
@@ -308,16 +313,11 @@ class CertificateService:
             return "the key of the pending request is gone"
         if not pki.key_matches(chain[0], key):
             return "the certificate is not for the key of the pending request"
-        return pki.chain_error(chain, self._trusted_roots(), self.ctx.now())
-
-    def _trusted_roots(self) -> list[x509.Certificate]:
-        """Installed CSMS roots, and the CA file configured for the wss connection."""
         roots = self.roots(CSMS_ROOT)
         ca_file = self.ctx.settings.ca_file
         if ca_file:
-            with contextlib.suppress(OSError, pki.CertificateError):
-                roots += pki.load_chain(_read(ca_file))
-        return roots
+            roots += await asyncio.get_running_loop().run_in_executor(None, _ca_file_roots, ca_file)
+        return pki.chain_error(chain, roots, self.ctx.now())
 
     async def use_new_client_certificate(self) -> None:
         """After an Accepted CertificateSigned: profile 3 reconnects with it at once (libocpp
@@ -330,6 +330,17 @@ class CertificateService:
 def _read(path: str) -> str:
     with open(path, encoding="ascii") as source:
         return source.read()
+
+
+def _all_files(paths: tuple[str, ...]) -> bool:
+    return all(os.path.isfile(path) for path in paths)
+
+
+def _ca_file_roots(ca_file: str) -> list[x509.Certificate]:
+    """The CA file configured for the wss connection also anchors CertificateSigned chains."""
+    with contextlib.suppress(OSError, UnicodeError, pki.CertificateError):
+        return pki.load_chain(_read(ca_file))
+    return []
 
 
 def _new_key_and_csr(path: str, organization: str, common_name: str) -> str:
