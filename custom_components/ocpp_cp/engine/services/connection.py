@@ -126,10 +126,11 @@ class ConnectionService:
             try:
                 websocket = await open_connection(self.settings, self.ssl_context)
             except ConnectError as err:
+                repeated = self.last_error == str(err)
                 self.last_error_kind = err.kind
                 self.set_state(ConnectionState.DISCONNECTED, str(err))
                 self._log_unavailable(str(err))
-                if err.security_event is not None:
+                if err.security_event is not None and not repeated:  # once per outage cause
                     self.ctx.security_event(err.security_event, str(err)[:255])
                 if self.after_attempt is not None:
                     await self.after_attempt(False)
