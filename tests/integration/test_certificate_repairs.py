@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -15,7 +16,15 @@ from custom_components.ocpp_cp.bridge import queue_path
 from custom_components.ocpp_cp.certificate_repairs import issue_prefix
 from custom_components.ocpp_cp.const import DOMAIN
 from tests.csms import TestCsms
-from tests.engine.tls import client_leaf, root_ca, server_leaf, tls_server, write_pair
+from tests.engine.tls import (
+    client_leaf,
+    pem,
+    root_ca,
+    server_leaf,
+    sign_csr,
+    tls_server,
+    write_pair,
+)
 
 from .test_bridge import set_up
 
@@ -89,16 +98,35 @@ async def test_expiring_certificates_raise_repairs(hass: HomeAssistant, tmp_path
         [left] = await wait_issues(hass, entry.entry_id, 1)
         assert (left.translation_placeholders or {})["subject"] == "CN=CP1"
 
-        # the charge point's own key goes with the entry
+        # a certificate signed by the CSMS, inside Home Assistant (no blocking I/O in its
+        # loop): the charge point reconnects with it; its files go with the entry
         session = await csms.wait_connected()
+        csrs: list[str] = []
+
+        def on_sign_certificate(csr: str) -> Any:
+            csrs.append(csr)
+            return call_result.SignCertificate(status="Accepted")
+
         session.side.route_map["SignCertificate"] = {
-            "_on_action": lambda csr: call_result.SignCertificate(status="Accepted"),
+            "_on_action": on_sign_certificate,
             "_skip_schema_validation": False,
         }
-        await entry.runtime_data.engine.services.certificates.request_signing()
+        engine = entry.runtime_data.engine
+        await engine.services.certificates.request_signing()
         key_file = Path(f"{queue_path(hass, entry.entry_id)}.csr-key.pem")
         assert key_file.is_file()
+        signed = sign_csr(csrs[0], root)
+        answer = await csms.call(call.CertificateSigned(certificate_chain=pem(signed)))
+        assert answer.status == "Accepted"
+        async with asyncio.timeout(10):
+            while csms.connection_count < 2 or not csms.sessions:
+                await asyncio.sleep(0.01)
+        peer = csms.session.websocket.transport.get_extra_info("peercert")
+        assert int(peer["serialNumber"], 16) == signed.serial_number
+        files = engine.services.certificates.client_files()
+        assert files is not None
+        assert all(Path(path).is_file() for path in files)
         await hass.config_entries.async_remove(entry.entry_id)
-        assert not key_file.exists()
+        assert not any(Path(path).exists() for path in files)
     finally:
         await csms.stop()
