@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -130,13 +131,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> b
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: OcppCpConfigEntry) -> None:
-    """The stored configuration keys and the transaction queue go with the entry."""
+    """The stored configuration keys, the transaction queue and the charge point's own key and
+    certificate files (``<queue>.csr-key.pem``, ``<queue>.client-*``) go with the entry."""
     await HaEngineStorage(hass, entry.entry_id).async_remove(STORAGE_KEYS)
     path = queue_path(hass, entry.entry_id)
     await hass.async_add_executor_job(_remove_files, [path, f"{path}-wal", f"{path}-shm"])
 
 
 def _remove_files(paths: list[str]) -> None:
+    paths = paths + glob.glob(f"{glob.escape(paths[0])}.*")
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)

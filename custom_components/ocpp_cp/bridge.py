@@ -51,6 +51,7 @@ from homeassistant.util.unit_conversion import (
     TemperatureConverter,
 )
 
+from .certificate_repairs import CHECK_INTERVAL, async_check_certificates
 from .const import (
     CONF_AUTHORIZATION_KEY,
     CONF_CA_FILE,
@@ -64,6 +65,8 @@ from .const import (
     CONF_MODEL,
     CONF_SECURITY_PROFILE,
     CONF_SERIAL,
+    CONF_TLS_ALLOW_V1_CA,
+    CONF_TLS_SERVER_NAME,
     CONF_VENDOR,
     DEFAULT_ID_TAG,
     DEFAULT_MAX_CURRENT,
@@ -284,6 +287,8 @@ def settings_from_entry(entry: OcppCpConfigEntry, measurands: frozenset[str]) ->
         ca_file=data.get(CONF_CA_FILE) or None,
         client_cert_file=data.get(CONF_CLIENT_CERT) or None,
         client_key_file=data.get(CONF_CLIENT_KEY) or None,
+        tls_allow_v1_ca=bool(data.get(CONF_TLS_ALLOW_V1_CA, False)),
+        tls_server_name=data.get(CONF_TLS_SERVER_NAME) or None,
         vendor=data.get(CONF_VENDOR) or DEFAULT_VENDOR,
         model=data.get(CONF_MODEL) or DEFAULT_MODEL,
         serial_number=data.get(CONF_SERIAL) or None,
@@ -334,6 +339,7 @@ class OcppCpBridge:
         # Until setup has seen the first outcome, a 401 fails the setup (ConfigEntryAuthFailed)
         # instead of raising a repair issue for an entry that is not loaded.
         self.setup_done = False
+        self._certificate_checks: CALLBACK_TYPE | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -348,6 +354,10 @@ class OcppCpBridge:
     async def async_start(self) -> None:
         await self.engine.start()
         self._watch_mapping()
+        self._certificate_checks = async_track_time_interval(
+            self.hass, self._check_certificates, CHECK_INTERVAL, name=f"{DOMAIN} certificates"
+        )
+        self._check_certificates()
 
     def _watch_mapping(self) -> None:
         watched = [
@@ -385,7 +395,21 @@ class OcppCpBridge:
         self._watch_mapping()
         self._notify()
 
+    @callback
+    def _check_certificates(self, _now: Any = None) -> None:
+        """Repair issues for certificates that expire within 30 days (certificate_repairs)."""
+        self.entry.async_create_background_task(
+            self.hass,
+            async_check_certificates(
+                self.hass, self.entry.entry_id, self.charge_point_id, self.engine
+            ),
+            f"{DOMAIN} certificate expiry",
+        )
+
     async def async_stop(self) -> None:
+        if self._certificate_checks is not None:
+            self._certificate_checks()
+            self._certificate_checks = None
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -697,6 +721,8 @@ class OcppCpBridge:
                 self._first_outcome.set()
             if self.setup_done:
                 self.update_connection_issues()
+        elif kind in ("security_changed", "certificates"):
+            self._check_certificates()
         elif kind == "storage_error":
             ir.async_create_issue(
                 self.hass,

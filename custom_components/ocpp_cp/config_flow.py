@@ -54,6 +54,8 @@ from .const import (
     CONF_MODEL,
     CONF_SECURITY_PROFILE,
     CONF_SERIAL,
+    CONF_TLS_ALLOW_V1_CA,
+    CONF_TLS_SERVER_NAME,
     CONF_VENDOR,
     DEFAULT_ID_TAG,
     DEFAULT_MODEL,
@@ -202,6 +204,8 @@ def connection_schema() -> vol.Schema:
             vol.Optional(CONF_CA_FILE): text,
             vol.Optional(CONF_CLIENT_CERT): text,
             vol.Optional(CONF_CLIENT_KEY): text,
+            vol.Optional(CONF_TLS_SERVER_NAME): text,
+            vol.Required(CONF_TLS_ALLOW_V1_CA, default=False): BooleanSelector(),
             vol.Required(CONF_VENDOR, default=DEFAULT_VENDOR): text,
             vol.Required(CONF_MODEL, default=DEFAULT_MODEL): text,
             vol.Optional(CONF_SERIAL): text,
@@ -231,6 +235,8 @@ def connection_data(hass: HomeAssistant, user_input: Mapping[str, Any]) -> dict[
         CONF_VENDOR: _text(user_input.get(CONF_VENDOR)) or DEFAULT_VENDOR,
         CONF_MODEL: _text(user_input.get(CONF_MODEL)) or DEFAULT_MODEL,
         CONF_CONNECTORS: int(user_input.get(CONF_CONNECTORS, 1)),
+        CONF_TLS_ALLOW_V1_CA: bool(user_input.get(CONF_TLS_ALLOW_V1_CA, False)),
+        CONF_TLS_SERVER_NAME: _text(user_input.get(CONF_TLS_SERVER_NAME)),
     }
     for key in OPTIONAL_TEXT_KEYS:
         data[key] = _text(user_input.get(key))
@@ -258,6 +264,8 @@ def engine_settings(data: Mapping[str, Any]) -> EngineSettings:
         serial_number=data.get(CONF_SERIAL),
         firmware_version=data.get(CONF_FIRMWARE),
         number_of_connectors=data[CONF_CONNECTORS],
+        tls_allow_v1_ca=bool(data.get(CONF_TLS_ALLOW_V1_CA, False)),
+        tls_server_name=data.get(CONF_TLS_SERVER_NAME),
     )
 
 
@@ -274,6 +282,8 @@ def settings_error(err: SettingsError, data: Mapping[str, Any]) -> dict[str, str
         return {CONF_CLIENT_CERT: "missing_client_cert"}
     if err.key == CONF_CHARGE_POINT_ID:
         return {CONF_CHARGE_POINT_ID: "invalid_charge_point_id"}
+    if err.key == CONF_CA_FILE:
+        return {CONF_CA_FILE: "v1_ca_needs_file"}
     _LOGGER.error("Unexpected setting error for %s: %s", err.key, err)
     return {"base": "unknown"}
 

@@ -21,7 +21,7 @@ from custom_components.ocpp_cp import _async_options_updated, config_flow
 from custom_components.ocpp_cp.const import DEFAULT_ID_TAG, DOMAIN
 from custom_components.ocpp_cp.engine import SettingsError
 from tests.csms import TestCsms
-from tests.engine.tls import Pki, make_pki
+from tests.engine.tls import Pki, make_pki, server_leaf, tls_server, v1_root
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -100,6 +100,8 @@ def stored(url: str, **overrides: Any) -> dict[str, Any]:
         "ca_file": None,
         "client_cert_file": None,
         "client_key_file": None,
+        "tls_allow_v1_ca": False,
+        "tls_server_name": None,
         "vendor": "Acme",
         "model": "Wallbox",
         "serial_number": None,
@@ -399,6 +401,7 @@ async def test_pending_step(hass: HomeAssistant, csms: TestCsms) -> None:
         ),
         ({"charge_point_id": "x" * 49}, {"charge_point_id": "invalid_charge_point_id"}),
         ({"ca_file": "/nonexistent/ca.pem"}, {"ca_file": "file_not_found"}),
+        ({"tls_allow_v1_ca": True}, {"ca_file": "v1_ca_needs_file"}),
         (
             {"client_cert_file": "missing-cert.pem", "client_key_file": "missing.key"},
             {"client_cert_file": "file_not_found", "client_key_file": "file_not_found"},
@@ -469,6 +472,41 @@ async def test_tls_client_certificate(hass: HomeAssistant, pki: Pki) -> None:
         result = await submit(hass, result, {"charge_switch": SWITCH, "plug_sensor": PLUG})
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"] == stored(server.url, security_profile=3, **files)
+    finally:
+        await server.stop()
+
+
+async def test_tls_pinned_v1_ca_with_expected_server_name(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """A CSMS whose PKI has an X.509 v1 root and a certificate for another name than the
+    host dialled: refused, and said why, until both TLS options are set; then the entry
+    stores them."""
+    root = v1_root("legacy CSMS root")
+    (tmp_path / "v1.pem").write_text(root.pem)
+    server = await TestCsms.start(
+        ssl_context=tls_server(tmp_path, server_leaf(root, "csms.example"))
+    )
+    try:
+        base = connection(server.url, ca_file=str(tmp_path / "v1.pem"))
+        result = await start_user(hass)
+        result = await submit(hass, result, base | {"tls_server_name": "csms.example"})
+        assert result["errors"] == {"base": "tls_error"}
+        assert "v1 CA option" in placeholders(result)["error_detail"]
+        result = await submit(hass, result, base | {"tls_allow_v1_ca": True})
+        assert result["errors"] == {"base": "tls_error"}
+        assert "set the expected server name" in placeholders(result)["error_detail"]
+        options = {"tls_allow_v1_ca": True, "tls_server_name": " csms.example "}
+        result = await submit(hass, result, base | options)
+        assert result["step_id"] == "mapping"
+        result = await submit(hass, result, {"charge_switch": SWITCH, "plug_sensor": PLUG})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"] == stored(
+            server.url,
+            ca_file=str(tmp_path / "v1.pem"),
+            tls_allow_v1_ca=True,
+            tls_server_name="csms.example",
+        )
     finally:
         await server.stop()
 
@@ -899,6 +937,7 @@ def test_translations_cover_the_flows() -> None:
         "missing_key",
         "wss_required",
         "missing_client_cert",
+        "v1_ca_needs_file",
         "file_not_found",
         "invalid_charge_point_id",
         "invalid_url",

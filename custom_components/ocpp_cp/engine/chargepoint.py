@@ -34,6 +34,7 @@ from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
 from .services.authorization import AuthorizationService
 from .services.boot import BootService
+from .services.certificates import CertificateService
 from .services.configuration import ConfigurationService
 from .services.connection import ConnectionService
 from .services.connectors import DOCUMENT_AVAILABILITY, ConnectorService
@@ -44,6 +45,7 @@ from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
+from .services.security_profile import SecurityProfileService
 from .services.transactions import TransactionService
 from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .smart_charging import ChargingProfiles
@@ -105,6 +107,24 @@ LIVE_SETTINGS = (
 )
 
 
+def security_services(
+    ctx: EngineContext,
+    connection: ConnectionService,
+    configuration: ConfigurationService,
+    queue_path: str | None,
+) -> SecurityProfileService:
+    """The certificate store feeding the TLS context, and the SecurityProfile raises checked
+    and tried with a fallback."""
+    certificates = CertificateService(ctx, connection, queue_path or ":memory:")
+    security_profile = SecurityProfileService(ctx, connection, certificates)
+    connection.client_files = certificates.client_files
+    connection.extra_roots = certificates.trust_pem
+    connection.after_attempt = security_profile.after_attempt
+    configuration.profile_missing = security_profile.missing
+    configuration.before_profile_change = security_profile.upgrading
+    return security_profile
+
+
 def apply_live_settings(s: Services, old: EngineSettings, new: EngineSettings) -> None:
     if dataclasses.replace(new, **{f: getattr(old, f) for f in LIVE_SETTINGS}) != old:
         raise ValueError("the connection or the charge point itself changed")
@@ -142,6 +162,9 @@ class ChargePointEngine:
         overrides = {
             "NumberOfConnectors": str(settings.number_of_connectors),
             "SecurityProfile": str(int(settings.security_profile)),
+            "AdditionalRootCertificateCheck": str(
+                settings.additional_root_certificate_check
+            ).lower(),
             "SupportedFeatureProfiles": ",".join(
                 p for p in FEATURE_PROFILES if p in settings.feature_profiles
             ),
@@ -195,6 +218,8 @@ class ChargePointEngine:
         configuration = ConfigurationService(ctx, storage)
         configuration.on_security_changed = self._security_changed
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
+        self.profile_switch = security_services(ctx, connection, configuration, queue_path)
+        certificates = self.profile_switch.certificates
         self.services = Services(
             ctx,
             connection,
@@ -208,6 +233,7 @@ class ChargePointEngine:
             limits,
             remote,
             reservations,
+            certificates,
         )
         self.wire.handlers = {
             action: handler
@@ -234,6 +260,7 @@ class ChargePointEngine:
         await self._open_journal()
         try:
             await s.configuration.restore()  # the SecurityProfile the CSMS may have raised
+            await self.profile_switch.restore()  # certificates, a SecurityProfile on trial
             await s.connection.load_tls()
         except SettingsError:
             await self.ctx.journal.close()  # a broken configuration leaves nothing running

@@ -143,6 +143,12 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     # Security whitepaper (profiles 1-3).
     KeySpec(name="AuthorizationKey", type=KeyType.STRING, default="", secret=True),
     KeySpec(name="SecurityProfile", type=KeyType.INT, default="0", minimum=0, maximum=3),
+    KeySpec(
+        name="AdditionalRootCertificateCheck", type=KeyType.BOOL, default="false", readonly=True
+    ),
+    KeySpec(name="CertificateSignedMaxChainSize", type=KeyType.INT, default="10000", readonly=True),
+    KeySpec(name="CertificateStoreMaxLength", type=KeyType.INT, default="10", readonly=True),
+    KeySpec(name="CpoName", type=KeyType.STRING, default=""),
 )
 
 ALL_MEASURANDS: frozenset[str] = frozenset(m.value for m in Measurand)
@@ -301,4 +307,6 @@ class Configuration:
             return None
         if spec.name == "AuthorizationKey" and not 16 <= len(value) <= 40:
             return "AuthorizationKey must be 16 to 40 characters"
+        if spec.name == "CpoName" and len(value) > 64:  # X.509 ub-organization-name
+            return "CpoName takes at most 64 characters"
         return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import socket
 import ssl
 from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -56,19 +59,120 @@ class ConnectErrorKind(StrEnum):
 
 
 class ConnectError(Exception):
-    def __init__(self, kind: ConnectErrorKind, message: str) -> None:
+    def __init__(
+        self, kind: ConnectErrorKind, message: str, security_event: str | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
+        # The whitepaper's security event this failure is (CentralSystemFailedToAuthenticate...).
+        self.security_event = security_event
 
 
-def build_ssl_context(settings: EngineSettings) -> ssl.SSLContext | None:
-    """Blocking (reads certificate files): call it from an executor."""
+def build_ssl_context(
+    settings: EngineSettings, extra_roots_pem: str | None = None
+) -> ssl.SSLContext | None:
+    """Blocking (reads certificate files): call it from an executor.
+
+    Trusted: the CA file when one is set (else the system's CAs), plus the CentralSystemRoot
+    certificates installed by the CSMS. ``tls_allow_v1_ca`` clears VERIFY_X509_STRICT (Python
+    3.13 sets it), which refuses a v1 CA without basicConstraints; hostname checks stay.
+    """
     if not settings.connection_url.startswith("wss://"):
         return None
     context = ssl.create_default_context(cafile=settings.ca_file)
+    if extra_roots_pem:
+        context.load_verify_locations(cadata=extra_roots_pem)
+    if settings.tls_allow_v1_ca:
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
     if settings.security_profile == SecurityProfile.TLS_CLIENT_CERT and settings.client_cert_file:
         context.load_cert_chain(settings.client_cert_file, settings.client_key_file)
     return context
+
+
+# OpenSSL verify codes (X509_V_ERR_*) of a server certificate, said in words.
+_VERIFY_HINTS: dict[int, str] = {
+    10: "the CSMS certificate has expired",
+    9: "the CSMS certificate is not valid yet",
+    18: "the CSMS certificate is self-signed and not trusted (set it as the CA file)",
+    19: "the CSMS chain ends in a root that is not trusted (install it or set the CA file)",
+    20: "the CSMS certificate is not signed by a trusted CA (install its root or set the CA file)",
+    21: "the CSMS certificate is not signed by a trusted CA (install its root or set the CA file)",
+    62: "the CSMS certificate is for another name than the address dialled",
+    79: "a CA of the CSMS chain is not a valid CA (an X.509 v1 root needs the v1 CA option)",
+    24: "a CA of the CSMS chain is not a valid CA (an X.509 v1 root needs the v1 CA option)",
+}
+# TLS alerts the CSMS sends when it refuses our client certificate (profile 3).
+_CLIENT_CERT_ALERTS: dict[str, str] = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the CSMS requires a client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the CSMS refused the client certificate (bad certificate)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the CSMS does not trust the CA of the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the CSMS says the client certificate has expired",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the CSMS refused the client certificate",
+    "TLSV1_ALERT_ACCESS_DENIED": "the CSMS denied access to this client certificate",
+    "TLSV1_ALERT_DECRYPT_ERROR": "the CSMS could not verify the client certificate's key",
+}
+
+
+def explain_verify_error(err: ssl.SSLCertVerificationError, host: str) -> ConnectError:
+    """A refused server certificate in words, as CentralSystemFailedToAuthenticate."""
+    hint = _VERIFY_HINTS.get(err.verify_code)
+    if err.verify_code == 62:
+        hint = (
+            f"the CSMS certificate does not name {host}: set the expected server name "
+            "if the CSMS is known to use another name"
+        )
+    text = f"TLS certificate verification failed: {hint or err.verify_message}"
+    if hint:
+        text += f" ({err.verify_message})"
+    return ConnectError(ConnectErrorKind.TLS, text, "CentralSystemFailedToAuthenticate")
+
+
+def _ssl_cause(err: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = err
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def probe_tls_refusal(
+    url: str, context: ssl.SSLContext, server_name: str | None, timeout: float
+) -> ssl.SSLError | None:
+    """Blocking. Dial once more on a plain TLS socket to read the alert asyncio loses.
+
+    With TLS 1.3 the server refuses a client certificate after the client's handshake is
+    done; asyncio then reports only a closed stream ("did not receive a valid HTTP
+    response"). A blocking socket reading the first byte gets the alert as an SSLError.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        with (
+            socket.create_connection((host, parts.port or 443), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name or host) as tls,
+        ):
+            # Nothing sent: unread bytes would make the server reset the connection, and the
+            # reset can overtake its alert. A server content with us just sends nothing.
+            tls.recv(1)
+    except ssl.SSLError as err:
+        return err
+    except OSError:
+        return None
+    return None
+
+
+def explain_ssl_error(err: ssl.SSLError) -> ConnectError:
+    refused = _CLIENT_CERT_ALERTS.get(err.reason or "")
+    if refused is not None:
+        return ConnectError(
+            ConnectErrorKind.TLS,
+            f"TLS: {refused} ({err.reason})",
+            "FailedToAuthenticateAtCentralSystem",
+        )
+    return ConnectError(ConnectErrorKind.TLS, f"TLS error: {err.reason or err}")
 
 
 def auth_headers(settings: EngineSettings) -> dict[str, str]:
@@ -86,6 +190,9 @@ async def open_connection(
 ) -> ClientConnection:
     """Connect with the ocpp1.6 sub-protocol, or raise ConnectError with a reason in words."""
     url = settings.connection_url
+    extra: dict[str, Any] = {}
+    if ssl_context is not None and settings.tls_server_name:
+        extra["server_hostname"] = settings.tls_server_name
     try:
         websocket = await connect(
             url,
@@ -99,6 +206,7 @@ async def open_connection(
             compression=None,
             user_agent_header="ocpp_cp",
             logger=WIRE_LOGGER,
+            **extra,
         )
     except InvalidStatus as err:
         status = err.response.status_code
@@ -116,11 +224,10 @@ async def open_connection(
     except InvalidURI as err:
         raise ConnectError(ConnectErrorKind.INVALID_URL, f"invalid CSMS URL: {err}") from err
     except ssl.SSLCertVerificationError as err:
-        raise ConnectError(
-            ConnectErrorKind.TLS, f"TLS certificate verification failed: {err.verify_message}"
-        ) from err
+        host = settings.tls_server_name or urlsplit(url).hostname or url
+        raise explain_verify_error(err, host) from err
     except ssl.SSLError as err:
-        raise ConnectError(ConnectErrorKind.TLS, f"TLS error: {err.reason or err}") from err
+        raise explain_ssl_error(err) from err
     except socket.gaierror as err:
         host = url.split("/")[2]
         raise ConnectError(ConnectErrorKind.DNS, f"cannot resolve the CSMS host {host}") from err
@@ -129,6 +236,20 @@ async def open_connection(
     except TimeoutError as err:
         raise ConnectError(ConnectErrorKind.TIMEOUT, "the CSMS did not answer in time") from err
     except InvalidHandshake as err:
+        # TLS 1.3 sends the refusal of a client certificate after the handshake: it surfaces
+        # as "did not receive a valid HTTP response"; the alert below it says what happened.
+        cause = _ssl_cause(err)
+        if cause is None and ssl_context is not None:
+            cause = await asyncio.get_running_loop().run_in_executor(
+                None,
+                probe_tls_refusal,
+                url,
+                ssl_context,
+                settings.tls_server_name,
+                min(settings.connect_timeout, 3.0),
+            )
+        if cause is not None:
+            raise explain_ssl_error(cause) from err
         raise ConnectError(ConnectErrorKind.OTHER, f"WebSocket handshake failed: {err}") from err
     except OSError as err:
         raise ConnectError(

@@ -50,6 +50,15 @@ class EngineSettings:
     ca_file: str | None = None
     client_cert_file: str | None = None
     client_key_file: str | None = None
+    # TLS with real-world PKIs: accept a pinned CA (the CA file) that is an X.509 v1
+    # certificate without basicConstraints (clears VERIFY_X509_STRICT; hostnames still
+    # checked), and the name the CSMS certificate must carry when it differs from the host
+    # dialled (libocpp's VerifyCsmsCommonName case); None = the host of the URL.
+    tls_allow_v1_ca: bool = False
+    tls_server_name: str | None = None
+    # AdditionalRootCertificateCheck (read-only to the CSMS): a new CSMS root must be signed by
+    # the one it replaces.
+    additional_root_certificate_check: bool = False
     vendor: str = "ocpp_cp"
     model: str = "ocpp_cp"
     serial_number: str | None = None
@@ -112,6 +121,8 @@ class EngineSettings:
             )
         if profile == SecurityProfile.TLS_CLIENT_CERT and not self.client_cert_file:
             raise SettingsError("client_cert_file", "security profile 3 needs a client certificate")
+        if self.tls_allow_v1_ca and not self.ca_file:
+            raise SettingsError("ca_file", "a v1 CA is accepted only as a pinned CA file")
         unknown = set(self.measurands) - {m.value for m in Measurand}
         if unknown:
             raise SettingsError("measurands", f"unknown measurands: {', '.join(sorted(unknown))}")

@@ -37,8 +37,8 @@ SIMULATED_MEASURANDS = frozenset(
 
 HELP = (
     "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG [N] | "
-    "fault N CODE | clear N | meter N WH | data-transfer VENDOR [MESSAGE] [DATA] | offline | "
-    "online | help | quit"
+    "fault N CODE | clear N | meter N WH | data-transfer VENDOR [MESSAGE] [DATA] | "
+    "sign-certificate | offline | online | help | quit"
 )
 # How many words after the verb each command takes (fewest, most).
 ARITY: dict[str, tuple[int, int]] = {
@@ -51,6 +51,7 @@ ARITY: dict[str, tuple[int, int]] = {
     "clear": (1, 1),
     "meter": (2, 2),
     "data-transfer": (1, 3),
+    "sign-certificate": (0, 0),
     "offline": (0, 0),
     "online": (0, 0),
     "help": (0, 0),
@@ -187,6 +188,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ca-file", help="CA bundle for wss:// (default: system CAs)")
     parser.add_argument("--client-cert", help="client certificate (profile 3)")
     parser.add_argument("--client-key", help="client private key (profile 3)")
+    parser.add_argument(
+        "--tls-server-name", help="name the CSMS certificate carries, if not the URL's host"
+    )
+    parser.add_argument(
+        "--tls-allow-v1-ca",
+        action="store_true",
+        help="accept an X.509 v1 root without basicConstraints as the --ca-file",
+    )
     parser.add_argument("--serial", help="charge point serial number (BootNotification)")
     parser.add_argument(
         "--no-lock",
@@ -242,6 +251,8 @@ async def run(args: argparse.Namespace) -> int:
             ca_file=args.ca_file,
             client_cert_file=args.client_cert,
             client_key_file=args.client_key,
+            tls_server_name=args.tls_server_name,
+            tls_allow_v1_ca=args.tls_allow_v1_ca,
             vendor=args.vendor,
             model=args.model,
             number_of_connectors=args.connectors,
@@ -363,6 +374,12 @@ async def apply_command(
         except (TimeoutError, ConnectionError, OcppCallError) as err:
             raise ValueError(f"DataTransfer failed: {err or type(err).__name__}") from None
         return str(answer.get("status"))
+    if verb == "sign-certificate":  # a new key and CSR: SignCertificate.req
+        try:
+            await engine.services.certificates.request_signing()
+        except (TimeoutError, ConnectionError, OcppCallError) as err:
+            raise ValueError(f"SignCertificate failed: {err or type(err).__name__}") from None
+        return "sent"
     if verb == "swipe":
         target = connector_number(engine, args[1]) if len(args) > 1 else None
         return await engine.swipe(args[0], target)

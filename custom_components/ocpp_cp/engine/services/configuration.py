@@ -27,6 +27,10 @@ class ConfigurationService:
         self._legacy = legacy
         # Run after a security key changed and its answer is on the wire (reconnect).
         self.on_security_changed: Callable[[], Awaitable[None]] | None = None
+        # SecurityProfile raises: what a profile lacks (None = allowed), and the step that
+        # makes the previous profile durable before the new one (the fallback).
+        self.profile_missing: Callable[[int], str | None] | None = None
+        self.before_profile_change: Callable[[int, int], Awaitable[bool]] | None = None
 
     async def load(self, key: str) -> Any | None:
         """A settings document: the journal's, else what an older release stored elsewhere."""
@@ -76,6 +80,10 @@ class ConfigurationService:
             _LOGGER.info("ChangeConfiguration %s=%s: %s (%s)", key, shown, outcome, why)
         if outcome != ChangeOutcome.ACCEPTED:
             return outcome
+        if key == "SecurityProfile" and self.before_profile_change is not None:
+            old = config.get_int(key)
+            if not await self.before_profile_change(old, int(normalised)):
+                return ChangeOutcome.REJECTED
         values = config.persistent_values()
         values[key] = normalised
         if not await self.ctx.save_document(DOCUMENT_CONFIGURATION, values):
@@ -88,6 +96,13 @@ class ConfigurationService:
             wanted = int(value)
         except ValueError:
             return False
+        if self.profile_missing is not None:
+            missing = self.profile_missing(wanted)
+            if missing is not None:
+                _LOGGER.info(
+                    "ChangeConfiguration SecurityProfile=%s: Rejected (%s)", wanted, missing
+                )
+            return missing is None
         if wanted < self.ctx.config.get_int("SecurityProfile") or not 0 <= wanted <= 3:
             return False
         key = self.ctx.config.get("AuthorizationKey") or self.ctx.settings.authorization_key

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import random
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..connection import (
@@ -51,6 +51,12 @@ class ConnectionService:
         self._closing = False
         # Called whenever the link is lost (senders forget what they queued for it).
         self.on_disconnected: Callable[[], None] = lambda: None
+        # The certificate store: a client certificate signed through CertificateSigned, and
+        # the installed CSMS roots (PEM) the wss trust store holds besides the CA file.
+        self.client_files: Callable[[], tuple[str, str] | None] = lambda: None
+        self.extra_roots: Callable[[], str | None] = lambda: None
+        # Told whether each dial connected (the SecurityProfile fallback counts failures).
+        self.after_attempt: Callable[[bool], Awaitable[None]] | None = None
 
     @property
     def settings(self) -> EngineSettings:
@@ -58,16 +64,20 @@ class ConnectionService:
         config = self.ctx.config
         key = config.get("AuthorizationKey") or self.ctx.settings.authorization_key
         profile = SecurityProfile(config.get_int("SecurityProfile"))
-        return dataclasses.replace(
-            self.ctx.settings, authorization_key=key, security_profile=profile
-        )
+        settings = self.ctx.settings
+        client = self.client_files()
+        if client is not None:  # signed by the CSMS: it takes over from the configured one
+            settings = dataclasses.replace(
+                settings, client_cert_file=client[0], client_key_file=client[1]
+            )
+        return dataclasses.replace(settings, authorization_key=key, security_profile=profile)
 
     async def load_tls(self) -> None:
         """The TLS context of wss://; SettingsError when a CA, certificate or key file is
         missing or unusable (a broken configuration, not a passing fault)."""
         try:
             self.ssl_context = await asyncio.get_running_loop().run_in_executor(
-                None, build_ssl_context, self.settings
+                None, build_ssl_context, self.settings, self.extra_roots()
             )
         except (OSError, ssl.SSLError, ValueError) as err:
             settings = self.settings
@@ -116,11 +126,18 @@ class ConnectionService:
             try:
                 websocket = await open_connection(self.settings, self.ssl_context)
             except ConnectError as err:
+                repeated = self.last_error == str(err)
                 self.last_error_kind = err.kind
                 self.set_state(ConnectionState.DISCONNECTED, str(err))
                 self._log_unavailable(str(err))
+                if err.security_event is not None and not repeated:  # once per outage cause
+                    self.ctx.security_event(err.security_event, str(err)[:255])
+                if self.after_attempt is not None:
+                    await self.after_attempt(False)
             else:
                 self.last_error_kind = None
+                if self.after_attempt is not None:
+                    await self.after_attempt(True)
                 self.wire.attach(websocket)
                 try:
                     if await self._run(websocket):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .authorization import AuthorizationService
 from .boot import BootService
+from .certificates import CertificateService
 from .configuration import ConfigurationService
 from .connection import ConnectionService
 from .connectors import ConnectorService
@@ -32,3 +33,4 @@ class Services:
     limits: LimitService
     remote: RemoteService
     reservations: ReservationService
+    certificates: CertificateService
