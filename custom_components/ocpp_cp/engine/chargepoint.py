@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
+import tempfile
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +42,8 @@ from .services.connection import ConnectionService
 from .services.connectors import DOCUMENT_AVAILABILITY, ConnectorService
 from .services.context import EngineContext, EngineListener
 from .services.delivery import TransactionDelivery
+from .services.diagnostics import DiagnosticsService
+from .services.firmware import FirmwareService
 from .services.limits import LimitService
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
@@ -71,6 +76,8 @@ PROFILE_KEYS: dict[str, tuple[str, ...]] = {
     ),
 }
 PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
+    # SignedUpdateFirmware (security extension) goes with the profile: no firmware to update.
+    "FirmwareManagement": ("GetDiagnostics", "UpdateFirmware", "SignedUpdateFirmware"),
     "RemoteTrigger": ("TriggerMessage",),
     "Reservation": ("ReserveNow", "CancelReservation"),
     "SmartCharging": ("SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"),
@@ -78,6 +85,18 @@ PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
 
 
 __all__ = ["ChargePointEngine", "EngineListener", "local_time_zone"]
+
+
+def files_directory(queue_path: str | None) -> Path:
+    """Where downloaded firmware is kept: beside the journal (``<journal stem>.files``), so
+    a restart finds it; a memory journal gets a per-process temporary folder."""
+    if queue_path is None or queue_path == ":memory:":
+        return Path(tempfile.gettempdir()) / f"ocpp_cp-files-{os.getpid()}-{next(_FILES_SEQ)}"
+    journal = Path(queue_path)
+    return journal.with_name(journal.stem + ".files")
+
+
+_FILES_SEQ = itertools.count()
 
 
 def local_time_zone() -> tzinfo:
@@ -168,7 +187,7 @@ class ChargePointEngine:
             settings.charge_point_id,
             call_timeout=settings.call_timeout,
             spawn=ctx.spawn,
-            frame_listener=self._on_frame if listener else None,
+            frame_listener=self._on_frame,
         )
         ctx.wire = self.wire
         profiles = ChargingProfiles(
@@ -195,6 +214,8 @@ class ChargePointEngine:
         configuration = ConfigurationService(ctx, storage)
         configuration.on_security_changed = self._security_changed
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
+        self.diagnostics = DiagnosticsService(ctx)
+        firmware = FirmwareService(ctx, connectors, files_directory(queue_path))
         self.services = Services(
             ctx,
             connection,
@@ -208,6 +229,8 @@ class ChargePointEngine:
             limits,
             remote,
             reservations,
+            diagnostics=self.diagnostics,
+            firmware=firmware,
         )
         self.wire.handlers = {
             action: handler
@@ -247,6 +270,7 @@ class ChargePointEngine:
                 s.connectors.apply_scheduled(connector)
         await s.reservations.restore()
         await s.limits.restore()
+        await s.firmware.restore()
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
         self._limit_task = asyncio.create_task(s.limits.loop(), name="ocpp_cp limits")
 
@@ -314,7 +338,9 @@ class ChargePointEngine:
         self.services.connection.set_state(state, error, **kw)
 
     def _on_frame(self, direction: str, text: str) -> None:
-        self.ctx.emit("frame", direction=direction, frame=redact(text))
+        self.diagnostics.record_frame(direction, text)
+        if self.ctx.listener is not None:
+            self.ctx.emit("frame", direction=direction, frame=redact(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

@@ -11,6 +11,8 @@ from .connection import ConnectionService
 from .connectors import ConnectorService
 from .context import EngineContext
 from .delivery import TransactionDelivery
+from .diagnostics import DiagnosticsService
+from .firmware import FirmwareService
 from .limits import LimitService
 from .metering import MeteringService
 from .remote import RemoteService
@@ -32,3 +34,5 @@ class Services:
     limits: LimitService
     remote: RemoteService
     reservations: ReservationService
+    diagnostics: DiagnosticsService
+    firmware: FirmwareService

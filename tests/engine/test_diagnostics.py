@@ -1,0 +1,205 @@
+"""GetDiagnostics and DiagnosticsStatusNotification against a real CSMS and real FTP/HTTP
+servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import platform
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_cp.engine import ChargePointEngine, SecurityProfile
+from tests.csms import TestCsms
+
+from .conftest import EngineFactory, RecordingHardware
+from .file_servers import FTP_PASSWORD, READONLY_USER, ftp_server, http_server
+from .test_core import accepted_engine
+
+pytestmark = pytest.mark.timeout(60)
+
+AUTH_KEY = "0123456789abcdef-secret-key"
+
+
+class DiagnosticHardware(RecordingHardware):
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        return {"charger log.txt": b"relay cycles: 42\n"}
+
+
+def statuses(csms: TestCsms, after: int = 0) -> list[str]:
+    return [
+        r.payload["status"]
+        for r in csms.received[after:]
+        if r.action == "DiagnosticsStatusNotification"
+    ]
+
+
+async def wait_final(csms: TestCsms, after: int = 0, timeout: float = 20) -> list[str]:
+    await csms.wait_for(
+        "DiagnosticsStatusNotification",
+        lambda p: p["status"] in ("Uploaded", "UploadFailed"),
+        after=after,
+        timeout=timeout,
+    )
+    return statuses(csms, after)
+
+
+async def engine_with_events(
+    csms: TestCsms, make_engine: EngineFactory, events: list[tuple[str, dict[str, Any]]]
+) -> ChargePointEngine:
+    return await accepted_engine(
+        csms,
+        make_engine,
+        security_profile=SecurityProfile.BASIC_AUTH,
+        authorization_key=AUTH_KEY,
+        hardware=DiagnosticHardware(),
+        listener=lambda kind, data: events.append((kind, data)),
+    )
+
+
+async def test_ftp_upload_of_a_complete_archive_without_secrets(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    csms.expected_password = AUTH_KEY
+    await engine_with_events(csms, make_engine, events)
+    with ftp_server(tmp_path / "ftp") as server:
+        mark = len(csms.received)
+        answer = await csms.call(call.GetDiagnostics(location=server.url("/")))
+        assert answer.file_name.startswith("CP1-diagnostics-") and answer.file_name.endswith(".zip")
+        assert await wait_final(csms, mark) == ["Uploading", "Uploaded"]
+        content = (tmp_path / "ftp" / answer.file_name).read_bytes()
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    assert set(archive.namelist()) == {
+        "configuration.json",
+        "frames.jsonl",
+        "state.json",
+        "versions.json",
+        "hardware/charger_log.txt",
+    }
+    configuration = {e["key"]: e for e in json.loads(archive.read("configuration.json"))}
+    assert configuration["AuthorizationKey"]["value"] == "***"
+    assert configuration["NumberOfConnectors"]["value"] == "1"
+    frames = [json.loads(line) for line in archive.read("frames.jsonl").splitlines()]
+    actions = [json.loads(f["frame"])[2] for f in frames if json.loads(f["frame"])[0] == 2]
+    assert actions[:2] == ["BootNotification", "StatusNotification"]
+    assert "GetDiagnostics" in actions
+    state = json.loads(archive.read("state.json"))
+    assert state["connectors"]["1"]["status"] == "Available"
+    assert state["queued_transaction_messages"] == 0
+    assert state["connected"] is True
+    versions = json.loads(archive.read("versions.json"))
+    assert versions["python"] == platform.python_version()
+    assert versions["ocpp"] == "2.1.0"
+    assert archive.read("hardware/charger_log.txt") == b"relay cycles: 42\n"
+    # No secret anywhere: not in the archive, not in any event the engine emitted.
+    for name in archive.namelist():
+        text = archive.read(name).decode()
+        assert AUTH_KEY not in text and FTP_PASSWORD not in text, name
+    emitted = json.dumps(events, default=str)
+    assert AUTH_KEY not in emitted and FTP_PASSWORD not in emitted
+    assert ("diagnostics_status", {"status": "Uploaded"}) in events
+
+
+async def test_start_and_stop_time_select_the_frames(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    await accepted_engine(csms, make_engine)
+    with http_server() as server:
+        mark = len(csms.received)
+        future = await csms.call(
+            call.GetDiagnostics(location=server.url("/a/"), start_time="2099-01-01T00:00:00Z")
+        )
+        await wait_final(csms, mark)
+        mark = len(csms.received)
+        everything = await csms.call(call.GetDiagnostics(location=server.url("/b/")))
+        await wait_final(csms, mark)
+        mark = len(csms.received)
+        past = await csms.call(
+            call.GetDiagnostics(location=server.url("/c/"), stop_time="2000-01-01T00:00:00Z")
+        )
+        await wait_final(csms, mark)
+
+        def frames(path: str) -> bytes:
+            return zipfile.ZipFile(io.BytesIO(server.files[path])).read("frames.jsonl")
+
+        assert frames(f"/a/{future.file_name}") == b""
+        assert frames(f"/c/{past.file_name}") == b""
+        assert b"BootNotification" in frames(f"/b/{everything.file_name}")
+        assert [r[0] for r in server.requests] == ["PUT", "PUT", "PUT"]
+
+
+async def test_refused_upload_is_retried_then_upload_failed(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    await accepted_engine(csms, make_engine)
+    with http_server(writable=False) as server:
+        mark = len(csms.received)
+        await csms.call(
+            call.GetDiagnostics(location=server.url("/up/"), retries=2, retry_interval=0)
+        )
+        assert await wait_final(csms, mark) == ["Uploading", "UploadFailed"]
+        assert [r[0] for r in server.requests] == ["PUT", "PUT", "PUT"]
+    with ftp_server(tmp_path / "ftp") as ftp:
+        mark = len(csms.received)
+        await csms.call(call.GetDiagnostics(location=ftp.url("/", user=READONLY_USER), retries=0))
+        assert await wait_final(csms, mark) == ["Uploading", "UploadFailed"]
+        assert list((tmp_path / "ftp").iterdir()) == []
+
+
+async def test_unreachable_location_fails(csms: TestCsms, make_engine: EngineFactory) -> None:
+    await accepted_engine(csms, make_engine)
+    mark = len(csms.received)
+    await csms.call(call.GetDiagnostics(location="ftp://u:p@127.0.0.1:1/", retries=0))
+    assert await wait_final(csms, mark) == ["Uploading", "UploadFailed"]
+
+
+async def test_trigger_answers_idle_when_nothing_runs(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    await accepted_engine(csms, make_engine)
+    mark = len(csms.received)
+    answer = await csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
+    assert answer.status == "Accepted"
+    await csms.wait_for("DiagnosticsStatusNotification", after=mark)
+    assert statuses(csms, mark) == ["Idle"]
+    with http_server() as server:
+        mark = len(csms.received)
+        await csms.call(call.GetDiagnostics(location=server.url("/")))
+        await wait_final(csms, mark)
+    mark = len(csms.received)
+    await csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
+    await csms.wait_for("DiagnosticsStatusNotification", after=mark)
+    assert statuses(csms, mark) == ["Idle"]  # Uploaded is over: nothing runs
+
+
+async def test_statuses_wait_for_the_next_connection(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """Offline, the notifications are kept in order and sent once accepted again."""
+    engine = await accepted_engine(csms, make_engine)
+    with http_server() as server:
+        mark = len(csms.received)
+        await csms.call(call.GetDiagnostics(location=server.url("/"), retries=0))
+        engine.go_offline()
+        async with asyncio.timeout(10):
+            while not server.files:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert statuses(csms, mark) in ([], ["Uploading"])
+        offline_count = len(statuses(csms, mark))
+        engine.go_online()
+        sent = await wait_final(csms, mark)
+    # Uploaded waited for the connection; an Uploading whose answer the drop cut off is sent
+    # again (at least once), never skipped.
+    assert sent[offline_count:][-1] == "Uploaded"
+    assert "Uploaded" not in sent[:offline_count]
+    assert [s for i, s in enumerate(sent) if i == 0 or sent[i - 1] != s] == [
+        "Uploading",
+        "Uploaded",
+    ]
