@@ -7,9 +7,11 @@ concern the hardware become HA events. Entities read their values from here.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,7 +116,9 @@ from .engine import (
     SecurityProfile,
     UnlockOutcome,
 )
+from .engine.transfer import safe_location
 from .firmware_device import HEARTBEAT_SUFFIX
+from .firmware_install import FirmwareInstallWait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -326,6 +330,11 @@ class OcppCpBridge:
         # and its validation want a value, not "unknown", while no car charges).
         self.last_session_wh: dict[int, float] = {}
         self._firmware_heartbeat: CALLBACK_TYPE | None = None
+        # UpdateFirmware on a charger HA drives: offered to automations (firmware_install.py).
+        self.firmware_install = FirmwareInstallWait(hass, entry.entry_id, self.charge_point_id)
+        # Seam for the companion firmware's OTA update: when set, installing a firmware is this
+        # call (path, sha256) -> installed, instead of the event for automations.
+        self.companion_installer: Callable[[str, str], Awaitable[bool]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -646,6 +655,22 @@ class OcppCpBridge:
         self, vendor_id: str, message_id: str | None, data: str | None
     ) -> DataTransferReply:
         return DataTransferReply()
+
+    async def install_firmware(self, path: str, sha256: str) -> bool:
+        if self.companion_installer is not None:
+            return await self.companion_installer(path, sha256)
+        job = self.engine.services.firmware.job or {}
+        location = safe_location(str(job.get("location", "")))
+        return await self.firmware_install.install(path, sha256, location)
+
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        """HA's own diagnostics of this entry (secrets redacted there), for GetDiagnostics."""
+        from .diagnostics import (
+            async_get_config_entry_diagnostics,  # here: diagnostics imports bridge
+        )
+
+        data = await async_get_config_entry_diagnostics(self.hass, self.entry)
+        return {"home_assistant_diagnostics.json": json.dumps(data, indent=2, default=str).encode()}
 
     @callback
     def _on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
