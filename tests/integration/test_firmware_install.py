@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,8 +71,7 @@ async def test_automation_installs_and_reports_through_the_service(
     data = events[0].data
     assert data["entry_id"] == entry.entry_id
     assert data["sha256"] == hashlib.sha256(IMAGE).hexdigest()
-    with open(data["path"], "rb") as image:
-        assert image.read() == IMAGE
+    assert Path(data["path"]).read_bytes() == IMAGE
     assert data["location"] == f"http://fw:***@127.0.0.1:{server.port}/fw.bin"
     assert firmware_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing"]
     await hass.services.async_call(
@@ -119,8 +119,7 @@ async def test_companion_installer_seam_replaces_the_event(
     installed: list[tuple[bytes, str]] = []
 
     async def companion(path: str, sha256: str) -> bool:
-        with open(path, "rb") as image:
-            installed.append((image.read(), sha256))
+        installed.append((Path(path).read_bytes(), sha256))
         return True
 
     entry.runtime_data.companion_installer = companion
