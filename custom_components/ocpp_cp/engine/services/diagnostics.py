@@ -34,7 +34,8 @@ from .status_report import StatusReporter
 
 _LOGGER = logging.getLogger(__name__)
 
-FRAME_RING = 2000  # recent frames kept for the archive (each at most 4 KB inbound)
+FRAME_RING = 1000  # recent frames kept for the archive, each cut at FRAME_CHARS
+FRAME_CHARS = 4096
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
 UPLOAD_TIMEOUT = 120.0
@@ -91,7 +92,7 @@ class DiagnosticsService:
 
     def record_frame(self, direction: str, text: str) -> None:
         """Every frame in and out, kept (bounded) for the next archive; redacted when read."""
-        self.frames.append((self.ctx.clock.time(), direction, text))
+        self.frames.append((self.ctx.clock.time(), direction, text[:FRAME_CHARS]))
 
     # -- GetDiagnostics ---------------------------------------------------------------------
 
