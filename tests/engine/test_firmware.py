@@ -365,3 +365,39 @@ async def test_feature_profiles_can_leave_firmware_management_out(
     assert got.configuration_key[0]["value"] == "Core,RemoteTrigger"
     with pytest.raises(Exception, match="NotSupported"):
         await csms.call(call.GetDiagnostics(location="ftp://127.0.0.1/"))
+
+
+async def test_downloaded_signed_update_resumes_after_restart_without_downloading_again(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    root = make_root()
+    signer = make_signer(root)
+    queue = str(tmp_path / "queue.sqlite3")
+    first = await accepted_engine(csms, make_engine, queue_path=queue)
+    first.services.firmware.manufacturer_roots = lambda: [root.certificate]
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        request = signed_request(server.url("/fw.bin"), signer.pem, signer.sign(FIRMWARE), 11)
+        request.firmware["installDateTime"] = now_iso(3)
+        assert (await csms.call(request)).status == "Accepted"
+        await csms.wait_for(
+            "SignedFirmwareStatusNotification",
+            lambda p: p["status"] == "InstallScheduled",
+            after=mark,
+        )
+        await first.stop()
+        hardware = Installer()
+        mark = len(csms.received)
+        second = make_engine(csms.url, queue_path=queue, hardware=hardware)
+        second.services.firmware.manufacturer_roots = lambda: [root.certificate]
+        await second.start()
+        await wait_fw_final(csms, mark, "SignedFirmwareStatusNotification")
+        assert [r[0] for r in server.requests] == ["GET"]  # the file was kept
+    assert signed(csms, mark) == [
+        ("SignatureVerified", 11),
+        ("InstallScheduled", 11),
+        ("Installing", 11),
+        ("Installed", 11),
+    ]
+    assert hardware.installed == [(FIRMWARE, hashlib.sha256(FIRMWARE).hexdigest())]

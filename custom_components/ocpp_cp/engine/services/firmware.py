@@ -316,7 +316,7 @@ class FirmwareService:
             before = {str(cid): c.operative for cid, c in self.ctx.connectors.items()}
             await self._save(operative_before=before)
         busy = any(c.transaction is not None for c in self.ctx.connectors.values())
-        if busy:
+        if busy and self.status != "InstallScheduled":
             self._report("InstallScheduled")
         # Like libocpp: no new session may start; running ones end on their own.
         await self.connectors.change_availability(0, False)
