@@ -73,6 +73,9 @@ async def test_automation_installs_and_reports_through_the_service(
     assert data["sha256"] == hashlib.sha256(IMAGE).hexdigest()
     assert Path(data["path"]).read_bytes() == IMAGE
     assert data["location"] == f"http://fw:***@127.0.0.1:{server.port}/fw.bin"
+    await csms.wait_for(
+        "FirmwareStatusNotification", lambda p: p["status"] == "Installing", after=mark
+    )
     assert firmware_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing"]
     await hass.services.async_call(
         DOMAIN,

@@ -318,20 +318,23 @@ class FirmwareService:
         busy = any(c.transaction is not None for c in self.ctx.connectors.values())
         if busy and self.status != "InstallScheduled":
             self._report("InstallScheduled")
-        # Like libocpp: no new session may start; running ones end on their own.
+        # Like libocpp: no new session may start; running ones end on their own. Whatever
+        # happens next (a failure, a cancelled job, a stop), the availability comes back.
         await self.connectors.change_availability(0, False)
-        while any(c.transaction is not None for c in self.ctx.connectors.values()):  # noqa: ASYNC110
-            await asyncio.sleep(TRANSACTION_POLL)  # transactions end rarely: a poll is enough
-        await self._save(stage="installing")
-        self._report("Installing")
         try:
-            installed = await self.ctx.hardware.install_firmware(job["path"], job["sha256"])
-        except Exception:
-            _LOGGER.exception("Firmware installation failed")
-            installed = False
+            while any(c.transaction is not None for c in self.ctx.connectors.values()):  # noqa: ASYNC110
+                await asyncio.sleep(TRANSACTION_POLL)  # transactions end rarely: poll
+            await self._save(stage="installing")
+            self._report("Installing")
+            try:
+                installed = await self.ctx.hardware.install_firmware(job["path"], job["sha256"])
+            except Exception:
+                _LOGGER.exception("Firmware installation failed")
+                installed = False
         finally:
             await self._restore_availability()
+        await self.ctx.save_document(DOCUMENT, None)  # done, durably, before it is reported
         self._report("Installed" if installed else "InstallationFailed")
-        await self._finish()
+        self.job = None
         if installed:
             self.ctx.security_event("FirmwareUpdated", f"sha256 {job['sha256']}")
