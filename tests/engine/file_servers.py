@@ -85,6 +85,8 @@ class HttpServer:
     writable: bool = True
     user: str | None = None
     password: str | None = None
+    # When set, uploads wait for it (to observe a transfer in progress).
+    hold: threading.Event | None = None
 
     def url(self, path: str = "/", *, credentials: bool = True) -> str:
         auth = f"{self.user}:{self.password}@" if credentials and self.user else ""
@@ -133,6 +135,8 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             if not self._authorised():
                 return
+            if state.hold is not None:
+                state.hold.wait(10)
             if not state.put_allowed:
                 self._answer(405)
             elif not state.writable:

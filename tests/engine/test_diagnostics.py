@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import platform
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,22 @@ async def test_statuses_wait_for_the_next_connection(
         "Uploading",
         "Uploaded",
     ]
+
+
+async def test_trigger_during_an_upload_answers_uploading(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    await accepted_engine(csms, make_engine)
+    with http_server() as server:
+        server.hold = threading.Event()
+        mark = len(csms.received)
+        await csms.call(call.GetDiagnostics(location=server.url("/")))
+        async with asyncio.timeout(10):
+            while not server.requests:  # the PUT arrived and is held
+                await asyncio.sleep(0.02)
+        await csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
+        await csms.wait_for("DiagnosticsStatusNotification", after=mark + 1)
+        await asyncio.sleep(0.1)
+        assert statuses(csms, mark) == ["Uploading", "Uploading"]
+        server.hold.set()
+        assert await wait_final(csms, mark) == ["Uploading", "Uploading", "Uploaded"]

@@ -401,3 +401,27 @@ async def test_downloaded_signed_update_resumes_after_restart_without_downloadin
         ("Installed", 11),
     ]
     assert hardware.installed == [(FIRMWARE, hashlib.sha256(FIRMWARE).hexdigest())]
+
+
+async def test_trigger_reports_the_update_in_progress(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    hardware = Installer()
+    hardware.release = asyncio.Event()
+    await accepted_engine(csms, make_engine, hardware=hardware)
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(location=server.url("/fw.bin"), retrieve_date=now_iso())
+        )
+        await csms.wait_for(
+            "FirmwareStatusNotification", lambda p: p["status"] == "Installing", after=mark
+        )
+        await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
+        async with asyncio.timeout(5):
+            while len(fw_statuses(csms, mark)) < 4:
+                await asyncio.sleep(0.02)
+        assert fw_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing", "Installing"]
+        hardware.release.set()
+        assert (await wait_fw_final(csms, mark))[-1] == "Installed"
