@@ -16,6 +16,7 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_cp.engine import ChargePointEngine, SecurityProfile
+from custom_components.ocpp_cp.engine.ocpp16.frames import redact
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory, RecordingHardware
@@ -223,3 +224,19 @@ async def test_trigger_during_an_upload_answers_uploading(
         assert statuses(csms, mark) == ["Uploading", "Uploading"]
         server.hold.set()
         assert await wait_final(csms, mark) == ["Uploading", "Uploading", "Uploaded"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "shown"),
+    [
+        ('{"location":"ftp://u:pw@h/x"}', '{"location":"ftp://u:***@h/x"}'),
+        ('{"location":"ftps://u:p@ss:w@h:21/"}', '{"location":"ftps://u:***@h:21/"}'),
+        (
+            '{"location":"https://h/x","mail":"a@b.org"}',
+            '{"location":"https://h/x","mail":"a@b.org"}',
+        ),
+        ('{"location":"ftp://anonymous@h/x"}', '{"location":"ftp://anonymous@h/x"}'),
+    ],
+)
+def test_redact_hides_url_passwords(frame: str, shown: str) -> None:
+    assert redact(frame) == shown

@@ -144,7 +144,7 @@ async def test_get_diagnostics_carries_home_assistant_diagnostics(
 ) -> None:
     csms.expected_password = SECRET_KEY
     entry = await set_up(hass, csms, data={"security_profile": 1, "authorization_key": SECRET_KEY})
-    with http_server() as server:
+    with http_server(user="diag", password=FTP_PASSWORD) as server:
         mark = len(csms.received)
         answer = await csms.call(call.GetDiagnostics(location=server.url("/diag/")))
         await csms.wait_for(
@@ -154,5 +154,8 @@ async def test_get_diagnostics_carries_home_assistant_diagnostics(
     archive = zipfile.ZipFile(io.BytesIO(content))
     ha = json.loads(archive.read("hardware/home_assistant_diagnostics.json"))
     assert ha["entry"]["title"] == entry.title
+    frames = [f["frame"] for f in ha["engine"]["frames"]]
+    assert any("GetDiagnostics" in frame and "diag:***@" in frame for frame in frames)
     for name in archive.namelist():
-        assert SECRET_KEY not in archive.read(name).decode(), name
+        text = archive.read(name).decode()
+        assert SECRET_KEY not in text and FTP_PASSWORD not in text, name
