@@ -240,3 +240,16 @@ async def test_trigger_during_an_upload_answers_uploading(
 )
 def test_redact_hides_url_passwords(frame: str, shown: str) -> None:
     assert redact(frame) == shown
+
+
+def test_frame_ring_is_bounded_in_count_and_size(make_engine: EngineFactory) -> None:
+    diagnostics = make_engine("ws://127.0.0.1:1/ocpp").diagnostics
+    for n in range(1500):
+        diagnostics.record_frame("out", f"[{n}]")
+    assert len(diagnostics.frames) == 1000
+    assert diagnostics.frames[-1][2] == "[1499]"
+    for n in range(400):
+        diagnostics.record_frame("in", f"{n:04d}" + "x" * 9000)  # cut at 4096 characters
+    assert sum(len(text) for _, _, text in diagnostics.frames) <= 256 * 1024
+    assert len(diagnostics.frames) == 64
+    assert diagnostics.frames[-1][2].startswith("0399") and len(diagnostics.frames[-1][2]) == 4096

@@ -34,8 +34,9 @@ from .status_report import StatusReporter
 
 _LOGGER = logging.getLogger(__name__)
 
-FRAME_RING = 1000  # recent frames kept for the archive, each cut at FRAME_CHARS
+FRAME_RING = 1000  # recent frames kept for the archive, each cut at FRAME_CHARS,
 FRAME_CHARS = 4096
+FRAME_BUDGET = 256 * 1024  # and at most this many characters in all (memory per charge point)
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
 UPLOAD_TIMEOUT = 120.0
@@ -79,9 +80,8 @@ def transfer_ssl_context(ca_file: str | None) -> ssl.SSLContext:
 class DiagnosticsService:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
-        self.frames: collections.deque[tuple[float, str, str]] = collections.deque(
-            maxlen=FRAME_RING
-        )
+        self.frames: collections.deque[tuple[float, str, str]] = collections.deque()
+        self._frame_chars = 0
         self.reporter = StatusReporter(ctx, "DiagnosticsStatusNotification", "diagnostics_status")
         self.status = "Idle"
         self._job: asyncio.Task[None] | None = None
@@ -92,7 +92,12 @@ class DiagnosticsService:
 
     def record_frame(self, direction: str, text: str) -> None:
         """Every frame in and out, kept (bounded) for the next archive; redacted when read."""
-        self.frames.append((self.ctx.clock.time(), direction, text[:FRAME_CHARS]))
+        text = text[:FRAME_CHARS]
+        frames = self.frames
+        frames.append((self.ctx.clock.time(), direction, text))
+        self._frame_chars += len(text)
+        while len(frames) > FRAME_RING or self._frame_chars > FRAME_BUDGET:
+            self._frame_chars -= len(frames.popleft()[2])
 
     # -- GetDiagnostics ---------------------------------------------------------------------
 

@@ -30,28 +30,31 @@ class StatusReporter:
         self.ctx = ctx
         self.action = action
         self.event = event
-        self._queue: collections.deque[dict[str, Any]] = collections.deque(maxlen=QUEUE_LIMIT)
+        # Made on first use: most charge points never send one (memory per charge point).
+        self._queue: collections.deque[dict[str, Any]] | None = None
         self._running = False
-        self.sent = asyncio.Event()  # set whenever the queue drains (tests and shutdown)
 
     def report(self, payload: dict[str, Any]) -> None:
         """Queue ``payload`` for sending and tell listeners at once."""
         self.ctx.emit(self.event, **payload)
+        if self._queue is None:
+            self._queue = collections.deque(maxlen=QUEUE_LIMIT)
         self._queue.append(payload)
-        self.sent.clear()
         if not self._running:
             self._running = True
             self.ctx.spawn(self._run(), f"{self.action} sender")
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
 
     async def _run(self) -> None:
+        queue = self._queue
+        assert queue is not None
         try:
-            while self._queue:
+            while queue:
                 await self.ctx.accepted.wait()
-                payload = self._queue[0]
+                payload = queue[0]
                 try:
                     await self.ctx.call(self.action, payload)
                 except OcppCallError as err:
@@ -59,9 +62,7 @@ class StatusReporter:
                 except (TimeoutError, NotConnectedError, ConnectionError):
                     await asyncio.sleep(RETRY_DELAY)
                     continue
-                if self._queue and self._queue[0] is payload:
-                    self._queue.popleft()
+                if queue and queue[0] is payload:
+                    queue.popleft()
         finally:
             self._running = False
-            if not self._queue:
-                self.sent.set()
