@@ -22,6 +22,7 @@ from tests.csms import TestCsms
 from .conftest import EngineFactory, RecordingHardware
 from .file_servers import FTP_PASSWORD, READONLY_USER, ftp_server, http_server
 from .test_core import accepted_engine
+from .tls import make_pki
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -253,3 +254,34 @@ def test_frame_ring_is_bounded_in_count_and_size(make_engine: EngineFactory) -> 
     assert sum(len(text) for _, _, text in diagnostics.frames) <= 256 * 1024
     assert len(diagnostics.frames) == 64
     assert diagnostics.frames[-1][2].startswith("0399") and len(diagnostics.frames[-1][2]) == 4096
+
+
+async def test_ftps_upload_and_firmware_download_with_the_configured_ca(
+    csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """ftps:// with the connection's CA file (EngineSettings.ca_file) as the trust store."""
+    pki = make_pki(tmp_path)
+    engine = await accepted_engine(csms, make_engine, ca_file=str(pki.ca_file))
+    with ftp_server(tmp_path / "ftp", pki) as server:
+        (tmp_path / "ftp" / "fw.bin").write_bytes(b"image")
+        mark = len(csms.received)
+        answer = await csms.call(call.GetDiagnostics(location=server.url("/"), retries=0))
+        assert await wait_final(csms, mark) == ["Uploading", "Uploaded"]
+        assert zipfile.is_zipfile(tmp_path / "ftp" / answer.file_name)
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(
+                location=server.url("/fw.bin"), retrieve_date="2000-01-01T00:00:00Z", retries=0
+            )
+        )
+        await csms.wait_for(
+            "FirmwareStatusNotification",
+            lambda p: p["status"] == "InstallationFailed",  # RecordingHardware cannot install
+            after=mark,
+        )
+    assert [
+        r.payload["status"]
+        for r in csms.received[mark:]
+        if r.action == "FirmwareStatusNotification"
+    ] == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
+    assert engine.services.firmware.job is None
