@@ -425,3 +425,35 @@ async def test_trigger_reports_the_update_in_progress(
         assert fw_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing", "Installing"]
         hardware.release.set()
         assert (await wait_fw_final(csms, mark))[-1] == "Installed"
+
+
+async def test_a_new_signed_update_replaces_the_running_one(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    root = make_root()
+    signer = make_signer(root)
+    hardware = Installer()
+    hardware.release = asyncio.Event()
+    engine = await accepted_engine(csms, make_engine, hardware=hardware)
+    engine.services.firmware.manufacturer_roots = lambda: [root.certificate]
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        request = signed_request(server.url("/fw.bin"), signer.pem, signer.sign(FIRMWARE), 1)
+        assert (await csms.call(request)).status == "Accepted"
+        await csms.wait_for(
+            "SignedFirmwareStatusNotification", lambda p: p["status"] == "Installing", after=mark
+        )
+        request = signed_request(server.url("/fw.bin"), signer.pem, signer.sign(FIRMWARE), 2)
+        assert (await csms.call(request)).status == "AcceptedCanceled"
+        await csms.wait_for(
+            "SignedFirmwareStatusNotification",
+            lambda p: p["status"] == "Installing" and p["request_id"] == 2,
+            after=mark,
+        )
+        hardware.release.set()
+        await wait_fw_final(csms, mark, "SignedFirmwareStatusNotification")
+    assert signed(csms, mark)[-1] == ("Installed", 2)
+    assert ("Installed", 1) not in signed(csms, mark)
+    assert len(hardware.installed) == 1
+    assert await engine.journal.load_document("firmware_update") is None

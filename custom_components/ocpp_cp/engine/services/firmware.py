@@ -128,7 +128,10 @@ class FirmwareService:
         return ("AcceptedCanceled" if replacing else "Accepted"), followup
 
     async def _accept(self, job: dict[str, Any]) -> FollowUp | None:
+        # The update it replaces stops first, so none of its writes lands after this one.
+        await self._cancel_running()
         if not await self.ctx.save_document(DOCUMENT, job):
+            self.job = None
             return None
         self.ctx.emit(
             "csms_request",
@@ -138,7 +141,6 @@ class FirmwareService:
         )
 
         async def begin() -> None:
-            await self._cancel_running()
             self.job = job
             self._start()
 
