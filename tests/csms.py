@@ -134,6 +134,11 @@ class CsmsSide(LibraryChargePoint):  # type: ignore[misc]
         self._record("FirmwareStatusNotification", **kwargs)
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, **kwargs: Any) -> Any:
+        self._record("SignedFirmwareStatusNotification", **kwargs)
+        return call_result.SignedFirmwareStatusNotification()
+
 
 @dataclass
 class Session:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,7 +122,9 @@ from .engine import (
     SecurityProfile,
     UnlockOutcome,
 )
+from .engine.transfer import safe_location
 from .firmware_device import HEARTBEAT_SUFFIX
+from .firmware_install import FirmwareInstallWait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -340,6 +344,11 @@ class OcppCpBridge:
         # instead of raising a repair issue for an entry that is not loaded.
         self.setup_done = False
         self._certificate_checks: CALLBACK_TYPE | None = None
+        # UpdateFirmware on a charger HA drives: offered to automations (firmware_install.py).
+        self.firmware_install = FirmwareInstallWait(hass, entry.entry_id, self.charge_point_id)
+        # Seam for the companion firmware's OTA update: when set, installing a firmware is this
+        # call (path, sha256) -> installed, instead of the event for automations.
+        self.companion_installer: Callable[[str, str], Awaitable[bool]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -688,6 +697,22 @@ class OcppCpBridge:
         self, vendor_id: str, message_id: str | None, data: str | None
     ) -> DataTransferReply:
         return DataTransferReply()
+
+    async def install_firmware(self, path: str, sha256: str) -> bool:
+        if self.companion_installer is not None:
+            return await self.companion_installer(path, sha256)
+        job = self.engine.services.firmware.job or {}
+        location = safe_location(str(job.get("location", "")))
+        return await self.firmware_install.install(path, sha256, location)
+
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        """HA's own diagnostics of this entry (secrets redacted there), for GetDiagnostics."""
+        from .diagnostics import (
+            async_get_config_entry_diagnostics,  # here: diagnostics imports bridge
+        )
+
+        data = await async_get_config_entry_diagnostics(self.hass, self.entry)
+        return {"home_assistant_diagnostics.json": json.dumps(data, indent=2, default=str).encode()}
 
     @callback
     def _on_engine_event(self, kind: str, data: dict[str, Any]) -> None:

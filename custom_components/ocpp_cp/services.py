@@ -46,6 +46,8 @@ SERVICE_SET_LIMIT = "set_limit"
 SERVICE_SET_SCHEDULE = "set_schedule"
 SERVICE_CLEAR_LIMIT = "clear_limit"
 SERVICE_GET_COMPOSITE_SCHEDULE = "get_composite_schedule"
+SERVICE_REPORT_FIRMWARE_INSTALLED = "report_firmware_installed"
+ATTR_SUCCESS = "success"
 
 # service option -> OCPP StopTransaction reason
 STOP_REASONS = {
@@ -118,6 +120,8 @@ COMPOSITE_SCHEMA = vol.Schema(
         vol.Optional(ATTR_UNIT): vol.In(RATE_UNITS),
     }
 )
+
+REPORT_FIRMWARE_SCHEMA = vol.Schema({**_BASE, vol.Required(ATTR_SUCCESS): cv.boolean})
 
 
 def _bridge(hass: HomeAssistant, call: ServiceCall) -> OcppCpBridge:
@@ -267,6 +271,15 @@ async def _get_composite_schedule(call: ServiceCall) -> ServiceResponse:
     }
 
 
+async def _report_firmware_installed(call: ServiceCall) -> None:
+    """An automation installed (or failed to install) the firmware of the downloaded event."""
+    bridge = _bridge(call.hass, call)
+    if not bridge.firmware_install.report(call.data[ATTR_SUCCESS]):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_firmware_installation"
+        )
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
@@ -286,4 +299,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _get_composite_schedule,
         schema=COMPOSITE_SCHEMA,
         supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REPORT_FIRMWARE_INSTALLED,
+        _report_firmware_installed,
+        schema=REPORT_FIRMWARE_SCHEMA,
     )

@@ -74,8 +74,13 @@ async def test_get_configuration_returns_every_key_with_its_readonly_flag(
     assert not wrong, f"wrong readonly flags: {wrong}"
     assert entries["NumberOfConnectors"]["value"] == "2"
     profiles = set(entries["SupportedFeatureProfiles"]["value"].split(","))
-    assert {"Core", "LocalAuthListManagement", "RemoteTrigger", "SmartCharging"} <= profiles
-    assert "FirmwareManagement" not in profiles
+    assert {
+        "Core",
+        "FirmwareManagement",
+        "LocalAuthListManagement",
+        "RemoteTrigger",
+        "SmartCharging",
+    } <= profiles
 
 
 async def test_get_configuration_matches_keys_case_insensitively_and_lists_unknown_ones(

@@ -94,10 +94,12 @@ async def test_unknown_action_is_answered_not_implemented(csms: Csms, launch: La
 async def test_action_of_a_profile_the_charge_point_lacks_is_answered_not_supported(
     csms: Csms, launch: Launch
 ) -> None:
-    """A well-formed CALL of the FirmwareManagement profile, which this charge point does not
-    offer (GetDiagnostics, UpdateFirmware): CALLERROR NotSupported (OCPP-J 1.6 section 4.2.3,
+    """A well-formed CALL of the FirmwareManagement profile, left out with --feature-profiles
+    (GetDiagnostics, UpdateFirmware): CALLERROR NotSupported (OCPP-J 1.6 section 4.2.3,
     OCPP 1.6 section 3.3)."""
-    await launch()
+    await launch(
+        "--feature-profiles", "Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging"
+    )
     diagnostics = await csms.call("GetDiagnostics", {"location": "ftp://127.0.0.1/upload"})
     assert (diagnostics.kind, diagnostics.error) == (ERROR, "NotSupported"), diagnostics.raw
     firmware = await csms.call(

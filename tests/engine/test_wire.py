@@ -20,7 +20,7 @@ VALID_BOOT = {"chargePointVendor": "x", "chargePointModel": "y"}
 ANSWERED = [
     ('[2,"w1","Bogus",{}]', "w1", "NotImplemented"),
     (json.dumps([2, "w2", "BootNotification", VALID_BOOT]), "w2", "NotSupported"),
-    ('[2,"w3","GetDiagnostics",{"location":"ftp://x"}]', "w3", "NotSupported"),
+    ('[2,"w3","GetDiagnostics",{}]', "w3", "FormationViolation"),
     ('[2,"w4","Reset",{}]', "w4", "FormationViolation"),
     ('[2,"w5","Reset",{"type":"Warm"}]', "w5", "FormationViolation"),
     ('[2,"w6","Reset",{"type":"Hard","extra":1}]', "w6", "FormationViolation"),

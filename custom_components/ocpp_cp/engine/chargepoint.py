@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
+import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +44,8 @@ from .services.connection import ConnectionService
 from .services.connectors import DOCUMENT_AVAILABILITY, ConnectorService
 from .services.context import EngineContext, EngineListener
 from .services.delivery import TransactionDelivery
+from .services.diagnostics import DiagnosticsService
+from .services.firmware import FirmwareService
 from .services.limits import LimitService
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
@@ -73,6 +79,8 @@ PROFILE_KEYS: dict[str, tuple[str, ...]] = {
     ),
 }
 PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
+    # SignedUpdateFirmware (security extension) goes with the profile: no firmware to update.
+    "FirmwareManagement": ("GetDiagnostics", "UpdateFirmware", "SignedUpdateFirmware"),
     "RemoteTrigger": ("TriggerMessage",),
     "Reservation": ("ReserveNow", "CancelReservation"),
     "SmartCharging": ("SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"),
@@ -80,6 +88,18 @@ PROFILE_ACTIONS: dict[str, tuple[str, ...]] = {
 
 
 __all__ = ["ChargePointEngine", "EngineListener", "local_time_zone"]
+
+
+def files_directory(queue_path: str | None) -> Path:
+    """Where downloaded firmware is kept: beside the journal (``<journal stem>.files``), so
+    a restart finds it; a memory journal gets a per-process temporary folder."""
+    if queue_path is None or queue_path == ":memory:":
+        return Path(tempfile.gettempdir()) / f"ocpp_cp-files-{os.getpid()}-{next(_FILES_SEQ)}"
+    journal = Path(queue_path)
+    return journal.with_name(journal.stem + ".files")
+
+
+_FILES_SEQ = itertools.count()
 
 
 def local_time_zone() -> tzinfo:
@@ -125,6 +145,29 @@ def security_services(
     return security_profile
 
 
+def engine_configuration(
+    settings: EngineSettings, missing: list[str], supported_measurands: Callable[[], frozenset[str]]
+) -> Configuration:
+    """The keys as this charge point has them: its profiles' keys only, fixed values pinned."""
+    overrides = {
+        "NumberOfConnectors": str(settings.number_of_connectors),
+        "SecurityProfile": str(int(settings.security_profile)),
+        "AdditionalRootCertificateCheck": str(settings.additional_root_certificate_check).lower(),
+        "SupportedFeatureProfiles": ",".join(
+            p for p in FEATURE_PROFILES if p in settings.feature_profiles
+        ),
+    }
+    if "LocalAuthListManagement" in missing:
+        overrides["LocalAuthListEnabled"] = "false"
+    return Configuration(
+        CORE_KEYS,
+        supported_measurands=supported_measurands,
+        overrides=overrides,
+        hidden=[key for profile in missing for key in PROFILE_KEYS.get(profile, ())],
+        accept_measurand_lists=settings.accept_measurand_lists,
+    )
+
+
 def apply_live_settings(s: Services, old: EngineSettings, new: EngineSettings) -> None:
     if dataclasses.replace(new, **{f: getattr(old, f) for f in LIVE_SETTINGS}) != old:
         raise ValueError("the connection or the charge point itself changed")
@@ -159,25 +202,7 @@ class ChargePointEngine:
         self.hardware = hardware
         self._extra_measurands: frozenset[str] = frozenset()
         missing = [p for p in FEATURE_PROFILES if p not in settings.feature_profiles]
-        overrides = {
-            "NumberOfConnectors": str(settings.number_of_connectors),
-            "SecurityProfile": str(int(settings.security_profile)),
-            "AdditionalRootCertificateCheck": str(
-                settings.additional_root_certificate_check
-            ).lower(),
-            "SupportedFeatureProfiles": ",".join(
-                p for p in FEATURE_PROFILES if p in settings.feature_profiles
-            ),
-        }
-        if "LocalAuthListManagement" in missing:
-            overrides["LocalAuthListEnabled"] = "false"
-        config = Configuration(
-            CORE_KEYS,
-            supported_measurands=self.supported_measurands,
-            overrides=overrides,
-            hidden=[key for profile in missing for key in PROFILE_KEYS.get(profile, ())],
-            accept_measurand_lists=settings.accept_measurand_lists,
-        )
+        config = engine_configuration(settings, missing, self.supported_measurands)
         ctx = EngineContext(
             settings,
             hardware,
@@ -191,7 +216,7 @@ class ChargePointEngine:
             settings.charge_point_id,
             call_timeout=settings.call_timeout,
             spawn=ctx.spawn,
-            frame_listener=self._on_frame if listener else None,
+            frame_listener=self._on_frame,
         )
         ctx.wire = self.wire
         profiles = ChargingProfiles(
@@ -220,6 +245,13 @@ class ChargePointEngine:
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
         self.profile_switch = security_services(ctx, connection, configuration, queue_path)
         certificates = self.profile_switch.certificates
+        self.diagnostics = DiagnosticsService(ctx)
+        firmware = FirmwareService(
+            ctx,
+            connectors,
+            files_directory(queue_path),
+            lambda: certificates.roots("ManufacturerRootCertificate"),
+        )
         self.services = Services(
             ctx,
             connection,
@@ -234,6 +266,8 @@ class ChargePointEngine:
             remote,
             reservations,
             certificates,
+            diagnostics=self.diagnostics,
+            firmware=firmware,
         )
         self.wire.handlers = {
             action: handler
@@ -274,6 +308,7 @@ class ChargePointEngine:
                 s.connectors.apply_scheduled(connector)
         await s.reservations.restore()
         await s.limits.restore()
+        await s.firmware.restore()
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
         self._limit_task = asyncio.create_task(s.limits.loop(), name="ocpp_cp limits")
 
@@ -341,7 +376,9 @@ class ChargePointEngine:
         self.services.connection.set_state(state, error, **kw)
 
     def _on_frame(self, direction: str, text: str) -> None:
-        self.ctx.emit("frame", direction=direction, frame=redact(text))
+        self.diagnostics.record_frame(direction, text)
+        if self.ctx.listener is not None:
+            self.ctx.emit("frame", direction=direction, frame=redact(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

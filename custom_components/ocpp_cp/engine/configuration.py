@@ -106,7 +106,7 @@ CORE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         name="SupportedFeatureProfiles",
         type=KeyType.CSL,
-        default="Core,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+        default="Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
         readonly=True,
     ),
     # Local authorization list management profile.

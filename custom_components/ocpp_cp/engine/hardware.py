@@ -74,6 +74,13 @@ class ChargerHardware(Protocol):
     ) -> DataTransferReply:
         """A vendor-specific DataTransfer from the CSMS."""
 
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        """Files the charger adds to a GetDiagnostics archive (name -> content)."""
+
+    async def install_firmware(self, path: str, sha256: str) -> bool:
+        """Install the downloaded firmware at ``path`` (its sha256 hex digest given); True
+        only when it was really installed. May take long (an OTA update)."""
+
 
 class NullHardware:
     """A charger that accepts everything and does nothing; a base class for simple ones."""
@@ -94,3 +101,9 @@ class NullHardware:
         self, vendor_id: str, message_id: str | None, data: str | None
     ) -> DataTransferReply:
         return DataTransferReply()
+
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        return {}
+
+    async def install_firmware(self, path: str, sha256: str) -> bool:
+        return False  # nothing to install onto: InstallationFailed, nothing pretends

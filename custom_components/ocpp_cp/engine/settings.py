@@ -30,6 +30,7 @@ class SettingsError(ValueError):
 # The OCPP 1.6 feature profiles this charge point can have, in SupportedFeatureProfiles order.
 FEATURE_PROFILES: tuple[str, ...] = (
     "Core",
+    "FirmwareManagement",
     "LocalAuthListManagement",
     "RemoteTrigger",
     "Reservation",

@@ -66,9 +66,11 @@ def emit(event: str, **data: Any) -> None:
 class SimulatedCharger(NullHardware):
     """Contactor, limit and energy register of a pretend charger; the register is persisted."""
 
-    def __init__(self, storage: EngineStorage, voltage: float) -> None:
+    def __init__(self, storage: EngineStorage, voltage: float, install: bool = False) -> None:
         self.storage = storage
         self.voltage = voltage
+        # --firmware-install: what a firmware installation reports (nothing is installed).
+        self.install = install
         self.engine: ChargePointEngine | None = None
         self.permitted: dict[int, bool] = {}
         self.energy_wh: dict[int, float] = {}
@@ -137,6 +139,14 @@ class SimulatedCharger(NullHardware):
             watts=limit.watts,
         )
         self.publish(connector_id)
+
+    async def install_firmware(self, path: str, sha256: str) -> bool:
+        emit("hardware", action="install_firmware", path=path, sha256=sha256, ok=self.install)
+        return self.install
+
+    async def diagnostics_files(self) -> dict[str, bytes]:
+        registers = {str(k): v for k, v in self.energy_wh.items()}
+        return {"simulator.json": json.dumps({"energy_wh": registers}).encode()}
 
     async def unlock_connector(self, connector_id: int) -> UnlockOutcome:
         emit("hardware", action="unlock", connector_id=connector_id)
@@ -211,6 +221,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated OCPP 1.6 feature profiles to offer (Core always)",
     )
     parser.add_argument(
+        "--firmware-install",
+        choices=["accept", "reject"],
+        default="reject",
+        help="what UpdateFirmware's installation reports: Installed or InstallationFailed",
+    )
+    parser.add_argument(
         "--accept-measurand-lists",
         action="store_true",
         help="accept a list of several valid measurands and sample those the charger has",
@@ -272,7 +288,7 @@ async def run(args: argparse.Namespace) -> int:
     except SettingsError as err:
         emit("error", setting=err.key, message=str(err))
         return 2
-    charger = SimulatedCharger(storage, args.voltage)
+    charger = SimulatedCharger(storage, args.voltage, install=args.firmware_install == "accept")
     await charger.load(settings.number_of_connectors)
 
     def listener(kind: str, data: dict[str, Any]) -> None:

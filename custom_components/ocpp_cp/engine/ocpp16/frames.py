@@ -422,9 +422,16 @@ SECRET_KEY = "authorizationkey"
 _SECRET_VALUE = re.compile(r'("value"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)')
 
 
+# A password in a URL (GetDiagnostics/UpdateFirmware locations: ftp://user:password@host/).
+_URL_PASSWORD = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*://[^/\s"@:]*):[^/\s"]*@')
+
+
 def redact(text: str) -> str:
     """A frame as it may be shown or logged: a ChangeConfiguration of the AuthorizationKey
-    has its value replaced by ***. Frames without that key come back unchanged, cheaply."""
+    has its value replaced by ***, a password in a URL too. Frames without either come back
+    unchanged, cheaply."""
+    if "@" in text:
+        text = _URL_PASSWORD.sub(r"\1:***@", text)
     if SECRET_KEY not in text.lower():
         return text
     return _SECRET_VALUE.sub(r'\1"***"', text)

@@ -12,6 +12,8 @@ from .connection import ConnectionService
 from .connectors import ConnectorService
 from .context import EngineContext
 from .delivery import TransactionDelivery
+from .diagnostics import DiagnosticsService
+from .firmware import FirmwareService
 from .limits import LimitService
 from .metering import MeteringService
 from .remote import RemoteService
@@ -34,3 +36,5 @@ class Services:
     remote: RemoteService
     reservations: ReservationService
     certificates: CertificateService
+    diagnostics: DiagnosticsService
+    firmware: FirmwareService

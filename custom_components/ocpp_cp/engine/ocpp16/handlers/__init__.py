@@ -10,9 +10,17 @@ from functools import partial
 
 from ...services.registry import Services
 from ..rpc import Handler
-from . import core, local_auth, remote_trigger, reservation, security, smart_charging
+from . import (
+    core,
+    firmware,
+    local_auth,
+    remote_trigger,
+    reservation,
+    security,
+    smart_charging,
+)
 
-MODULES = (core, local_auth, remote_trigger, reservation, smart_charging, security)
+MODULES = (core, local_auth, remote_trigger, reservation, smart_charging, firmware, security)
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ocpp.v16.enums import Action
+from ocpp.v16.enums import Action, MessageTrigger
 
 from ...services.registry import Services
 from ..rpc import Reply
@@ -19,7 +19,13 @@ async def trigger_message(services: Services, payload: dict[str, Any]) -> Reply:
     services.ctx.emit(
         "csms_request", kind="trigger_message", message=requested, connector_id=connector_id
     )
-    followup = services.remote.trigger(requested, connector_id)
+    followup: Callable[[], Awaitable[None]] | None
+    if requested == MessageTrigger.diagnostics_status_notification:
+        followup = services.diagnostics.trigger()
+    elif requested == MessageTrigger.firmware_status_notification:
+        followup = services.firmware.trigger()
+    else:
+        followup = services.remote.trigger(requested, connector_id)
     if followup is None:
         return Reply({"status": "NotImplemented"})
     return Reply({"status": "Accepted"}, followup)
