@@ -15,6 +15,7 @@ CMD_CHARGING = "charging"
 CMD_LIMIT = "current_limit"
 CMD_RESET = "reset_fault"
 CMD_HEARTBEAT = "heartbeat"
+CMD_OTA = "ota"  # JSON, validated by evse.ota (imported only then)
 
 
 # The entity table, one line each: component, key, name, state field, unit, device class,
@@ -166,7 +167,7 @@ def parse(cfg, topic, payload):
     """(command, value) for a message, or (None, reason) when it is refused.
 
     Commands: ("enable", bool), ("limit", dA), ("reset", None), ("heartbeat", None),
-    ("ha", online bool).
+    ("ha", online bool), ("ota", command text).
     """
     try:
         raw = isinstance(payload, (bytes, bytearray))  # noqa: UP038 - MicroPython: no X | Y
@@ -188,6 +189,8 @@ def parse(cfg, topic, payload):
         return "heartbeat", None
     if key == CMD_RESET:
         return "reset", None
+    if key == CMD_OTA:
+        return "ota", text
     if key == CMD_CHARGING:
         t = text.upper()
         if t in ("ON", "1", "TRUE"):

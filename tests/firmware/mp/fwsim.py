@@ -191,6 +191,7 @@ class FakeHardware:
         self.safe_calls = 0
         self.sent = []
         self.replies = []
+        self.resets = 0
 
     def read(self, inp):
         self.car.update(self.t, self.duty, self.contactor)
@@ -209,6 +210,9 @@ class FakeHardware:
 
     def start_wdt(self, ms):
         self.wdt_ms = ms
+
+    def reset(self):
+        self.resets += 1
 
     def feed(self):
         self.feeds += 1

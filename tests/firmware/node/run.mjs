@@ -37,6 +37,7 @@ export async function boot(heapsize = 8 * 1024 * 1024) {
   });
   mp.FS.mkdirTree("/lib/evse");
   mp.FS.mkdirTree("/tests");
+  mp.FS.writeFile("/lib/otaboot.py", readFileSync(join(fwDir, "otaboot.py")));
   for (const f of readdirSync(join(fwDir, "evse"))) {
     if (f.endsWith(".py")) mp.FS.writeFile(`/lib/evse/${f}`, readFileSync(join(fwDir, "evse", f)));
   }
