@@ -11,6 +11,6 @@ except Exception as e:  # a file system problem must not keep the EVSE from star
     boot = None
 sys.modules.pop("otaboot", None)  # evse.ota imports it again when an update runs
 
-from evse import app
+from evse import app  # noqa: E402 - after the update step
 
 app.main(boot=boot)

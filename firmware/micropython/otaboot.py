@@ -88,8 +88,12 @@ def clean(root):
         rmtree(path(root, name))
 
 
-def mark_staged(root, version, old):
-    write_state(root, {"phase": "staged", "version": version, "old": old, "status": "Installing"})
+def mark_staged(root, version, old, req=None):
+    """`req`: the command's id, carried into every later status of this update."""
+    doc = {"phase": "staged", "version": version, "old": old, "status": "Installing"}
+    if req:
+        doc["id"] = req
+    write_state(root, doc)
 
 
 def boot(root=""):
@@ -112,6 +116,7 @@ def boot(root=""):
             "old": st.get("old"),
             "boots": 0,
             "status": "Installing",
+            "id": st.get("id"),
         }
         write_state(root, st)
         ph = "trial"
@@ -131,6 +136,7 @@ def boot(root=""):
             "version": st.get("old"),
             "status": "InstallationFailed",
             "error": "version {} did not confirm; rolled back".format(st.get("version")),
+            "id": st.get("id"),
         }
         write_state(root, st)
     clean(root)
@@ -138,11 +144,12 @@ def boot(root=""):
 
 
 def confirm(root=""):
-    """The new package runs and is healthy: it becomes the installed one. False when there is
-    no trial."""
+    """The new package runs and is healthy: it becomes the installed one. Returns the new
+    state document (its version is the manifest's), None when there is no trial."""
     st = read_state(root)
     if st["phase"] != "trial":
-        return False
-    write_state(root, {"phase": "idle", "version": st["version"], "status": "Installed"})
+        return None
+    st = {"phase": "idle", "version": st["version"], "status": "Installed", "id": st.get("id")}
+    write_state(root, st)
     rmtree(path(root, OLD))
-    return True
+    return st

@@ -60,8 +60,9 @@ class App:
         self.ota_doc = None  # the last update status published on <base>/ota
         if boot.get("status"):
             doc = {"status": boot["status"], "version": boot.get("version")}
-            if boot.get("error"):
-                doc["error"] = boot["error"]
+            for k in ("error", "id"):
+                if boot.get(k):
+                    doc[k] = boot[k]
             self.ota_doc = json.dumps(doc)
         self.hold = False  # charging refused (an update runs or is on trial)
         self._en = self.evse.enabled

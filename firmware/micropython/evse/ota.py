@@ -61,10 +61,7 @@ def _same(a, b):
 def _is_sha(v):
     if not isinstance(v, str) or len(v) != 64:
         return False
-    for ch in v:
-        if ch not in _HEX:
-            return False
-    return True
+    return all(ch in _HEX for ch in v)
 
 
 def check_name(name):
@@ -72,16 +69,13 @@ def check_name(name):
         return False
     if not (name.endswith(".mpy") or name.endswith(".py")):
         return False
-    for ch in name:
-        if ch not in _NAME_CHARS:
-            return False
-    return True
+    return all(ch in _NAME_CHARS for ch in name)
 
 
 def check_manifest(doc, key):
     """(version, files) of a valid manifest, else ValueError with the reason."""
     if not isinstance(doc, dict):
-        raise ValueError("manifest is not an object")
+        raise ValueError("manifest is not an object")  # noqa: TRY004 - one error kind: refused
     version = doc.get("version")
     files = doc.get("files")
     if not isinstance(version, str) or not 1 <= len(version) <= 32:
@@ -90,7 +84,7 @@ def check_manifest(doc, key):
         raise ValueError("manifest files missing")
     for name, sha in files.items():
         if not check_name(name):
-            raise ValueError("bad file name in manifest: {!r}".format(name))
+            raise ValueError(f"bad file name in manifest: {name!r}")
         if not _is_sha(sha):
             raise ValueError("bad sha256 for " + name)
     for mod in ("__init__", "app"):
@@ -131,20 +125,22 @@ def parse_url(url):
 
 def parse_command(text):
     """The update command (JSON on <base>/ota/set): {"url": "http://...", "sha256": optional
-    sha256 of the bundle, "version": optional expected version}."""
+    sha256 of the bundle, "version": optional expected version, "id": optional, echoed in
+    every status of this update, across the reboot}."""
     try:
         doc = json.loads(text)
     except ValueError:
         raise ValueError("ota command is not JSON") from None
     if not isinstance(doc, dict):
-        raise ValueError("ota command is not an object")
+        raise ValueError("ota command is not an object")  # noqa: TRY004 - one error kind
     parse_url(doc.get("url"))
     sha = doc.get("sha256")
     if sha is not None and not _is_sha(sha):
         raise ValueError("sha256 must be 64 lowercase hex digits")
-    v = doc.get("version")
-    if v is not None and (not isinstance(v, str) or not 1 <= len(v) <= 32):
-        raise ValueError("bad version")
+    for k in ("version", "id"):
+        v = doc.get(k)
+        if v is not None and (not isinstance(v, str) or not 1 <= len(v) <= 40):
+            raise ValueError("bad " + k)
     return doc
 
 
@@ -184,6 +180,8 @@ class Updater:
 
     def doc(self):
         d = {"status": self.status, "version": self.version}
+        if self.cmd.get("id"):
+            d["id"] = self.cmd["id"]
         if self.error:
             d["error"] = self.error
         if self.size:
@@ -241,7 +239,7 @@ class Updater:
         try:
             s.settimeout(TIMEOUT_S)
             s.connect(ai[-1])
-            req = "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n".format(path, host)
+            req = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
             s.send(req.encode())
             head = b""
             while b"\r\n\r\n" not in head:
@@ -264,7 +262,7 @@ class Updater:
             if size is None:
                 raise OSError("no Content-Length")
             if not 0 < size <= MAX_BUNDLE:
-                raise OSError("bundle too large: {} bytes".format(size))
+                raise OSError(f"bundle too large: {size} bytes")
             self.size = size
             h = hashlib.sha256()
             got = 0
@@ -285,7 +283,7 @@ class Updater:
                     if not body:
                         break
             if got != size:
-                raise OSError("download interrupted at {} of {} bytes".format(got, size))
+                raise OSError(f"download interrupted at {got} of {size} bytes")
             want = self.cmd.get("sha256")
             if want and hexdigest(h) != want:
                 raise ValueError("bundle sha256 mismatch")
@@ -311,7 +309,7 @@ class Updater:
                 raise ValueError("manifest is not JSON") from None
             version, files = check_manifest(doc, self.key)
             if self.version is not None and version != self.version:
-                raise ValueError("bundle is version {}, not {}".format(version, self.version))
+                raise ValueError(f"bundle is version {version}, not {self.version}")
             self.version = version
             self.changed = True
             seen = {}
@@ -339,7 +337,7 @@ class Updater:
                     raise ValueError("sha256 mismatch: " + name)
             if len(seen) != len(files):
                 raise ValueError("bundle lacks files of its manifest")
-        otaboot.mark_staged(root, version, self.current)
+        otaboot.mark_staged(root, version, self.current, self.cmd.get("id"))
 
     @staticmethod
     def _header(f):
@@ -374,7 +372,12 @@ def service(net, now):
             except ValueError as e:
                 err = str(e)
         if err is not None:
-            _publish(net, json.dumps({"status": "DownloadFailed", "error": err}))
+            doc = {"status": "DownloadFailed", "error": err}
+            try:  # noqa: SIM105 - no contextlib in MicroPython; the command's id where it has one
+                doc["id"] = str(json.loads(cmd)["id"])[:40]
+            except Exception:
+                pass
+            _publish(net, json.dumps(doc))
             return
         from evse import VERSION
 
@@ -401,12 +404,13 @@ def confirm(net):
     """A trial version is healthy (its safety loop runs and it reached the broker): it
     becomes the installed version, charging is allowed again."""
     app = net.app
-    otaboot.confirm(app.root)
+    st = otaboot.confirm(app.root) or {}
     app.trial = False
     app.inbox.append(("hold", False))
-    from evse import VERSION
-
-    _publish(net, json.dumps({"status": "Installed", "version": VERSION}))
+    doc = {"status": "Installed", "version": st.get("version")}
+    if st.get("id"):
+        doc["id"] = st["id"]
+    _publish(net, json.dumps(doc))
 
 
 def _publish(net, doc):

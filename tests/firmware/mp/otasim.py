@@ -53,7 +53,7 @@ def sha(data):
 
 
 def _octal(n, width):
-    s = "%o" % n
+    s = f"{n:o}"
     return ("0" * (width - 1 - len(s)) + s).encode() + b"\0"
 
 

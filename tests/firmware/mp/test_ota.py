@@ -77,7 +77,9 @@ class ManifestTest(unittest.TestCase):
 
 class CommandTest(unittest.TestCase):
     def test_urls(self):
-        self.assertEqual(ota.parse_url("http://10.0.0.2:8123/a/b.tar"), ("10.0.0.2", 8123, "/a/b.tar"))
+        self.assertEqual(
+            ota.parse_url("http://10.0.0.2:8123/a/b.tar"), ("10.0.0.2", 8123, "/a/b.tar")
+        )
         self.assertEqual(ota.parse_url("http://ha.local"), ("ha.local", 80, "/"))
         for bad in (
             "https://h/x",
@@ -158,9 +160,7 @@ class DownloadTest(unittest.TestCase):
         resp = otasim.http_200(body)
         fake = otasim.FakeSocketModule(resp, cut=len(resp) - 1000)
         err = self.fetch(fake)[2]
-        self.assertEqual(
-            err, "download interrupted at {} of {} bytes".format(len(body) - 1000, len(body))
-        )
+        self.assertEqual(err, f"download interrupted at {len(body) - 1000} of {len(body)} bytes")
         self.assertEqual(fake.closed, 1)
 
     def test_http_errors(self):
@@ -293,8 +293,8 @@ class BootTest(unittest.TestCase):
         self.assertEqual((st["phase"], st["boots"], st["version"]), ("trial", 1, "0.2.0"))
         self.assertEqual(tree(root + "/lib/evse"), NEW)
         self.assertEqual(tree(root + "/" + otaboot.OLD), OLD)
-        self.assertTrue(otaboot.confirm(root))
-        self.assertFalse(otaboot.confirm(root))
+        self.assertEqual(otaboot.confirm(root)["version"], "0.2.0")
+        self.assertIsNone(otaboot.confirm(root))
         self.assertIsNone(tree(root + "/" + otaboot.OLD))
         st = otaboot.boot(root)
         self.assertEqual((st["phase"], st["status"], st["version"]), ("idle", "Installed", "0.2.0"))
@@ -304,7 +304,9 @@ class BootTest(unittest.TestCase):
         root = staged_root()
         otaboot.boot(root)
         st = otaboot.boot(root)  # the trial did not confirm
-        self.assertEqual((st["phase"], st["status"], st["version"]), ("idle", "InstallationFailed", "0.1.0"))
+        self.assertEqual(
+            (st["phase"], st["status"], st["version"]), ("idle", "InstallationFailed", "0.1.0")
+        )
         self.assertEqual(st["error"], "version 0.2.0 did not confirm; rolled back")
         self.assertEqual(tree(root + "/lib/evse"), OLD)
         for name in (otaboot.NEW, otaboot.OLD, otaboot.BAD):
@@ -446,7 +448,7 @@ class AppUpdateTest(unittest.TestCase):
         r.hw.car.leave_c_ms = 300
         r.run(2000)
         self.assertTrue(r.hw.contactor)
-        cmd = {"url": "http://127.0.0.1:8000/b.tar", "sha256": otasim.sha(body)}
+        cmd = {"url": "http://127.0.0.1:8000/b.tar", "sha256": otasim.sha(body), "id": "req-1"}
         r.broker.inbound.append(("ocpp_cp/evse1/ota/set", json.dumps(cmd)))
         r.run(200)
         self.assertTrue(r.app.hold)
@@ -459,7 +461,9 @@ class AppUpdateTest(unittest.TestCase):
         self.assertEqual(squeeze(r.statuses()), ["Downloading", "Downloaded", "Installing"])
         self.assertTrue(len(r.statuses()) > 4)  # progress while downloading
         last = json.loads(r.broker.retained["ocpp_cp/evse1/ota"])
-        self.assertEqual((last["version"], last["received"], last["size"]), ("0.2.0", len(body), len(body)))
+        self.assertEqual(
+            (last["version"], last["received"], last["size"]), ("0.2.0", len(body), len(body))
+        )
         self.assertFalse(r.app.evse.enabled)
         self.assertEqual(otaboot.read_state(root)["phase"], "staged")
 
@@ -475,6 +479,11 @@ class AppUpdateTest(unittest.TestCase):
         r2.run(1500)
         self.assertFalse(r2.app.trial)
         self.assertEqual(r2.statuses(), ["Installing", "Installed"])
+        last = json.loads(r2.broker.retained["ocpp_cp/evse1/ota"])
+        self.assertEqual((last["version"], last["id"]), ("0.2.0", "req-1"))
+        for topic, payload, _retain in r.broker.log + r2.broker.log:
+            if topic == "ocpp_cp/evse1/ota":  # every status of this update, across the reboot
+                self.assertEqual(json.loads(payload)["id"], "req-1")
         self.assertEqual(otaboot.read_state(root)["status"], "Installed")
         self.assertFalse(r2.app.hold)
         r2.run(3000)
@@ -493,7 +502,9 @@ class AppUpdateTest(unittest.TestCase):
         r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "http://h/x"}'))
         r.run(500)
         self.assertEqual(r.statuses(), ["DownloadFailed", "Downloading", "DownloadFailed"])
-        self.assertEqual(json.loads(r.broker.retained["ocpp_cp/evse1/ota"])["error"], "HTTP 404 Not Found")
+        self.assertEqual(
+            json.loads(r.broker.retained["ocpp_cp/evse1/ota"])["error"], "HTTP 404 Not Found"
+        )
         self.assertFalse(r.app.hold)
         self.assertTrue(r.app.evse.enabled)
         self.assertFalse(r.app.reboot)
