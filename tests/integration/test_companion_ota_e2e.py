@@ -538,3 +538,60 @@ async def _companion_ota(
     await hass.async_add_executor_job(trial.stop)
     assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_companion_ota_failures(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    mosquitto: int,  # noqa: F811
+    devices: list[Device],
+    mock_hass_config: None,
+) -> None:
+    """DownloadFailed from the device, a device that never answers, an https internal URL."""
+    from homeassistant.components import mqtt
+
+    # HA's HTTP component is set up but, as the test plugin has it, not listening: the device
+    # cannot download from the URL it is given.
+    assert await async_setup_component(hass, "http", {})
+    await hass.config.async_update(internal_url=f"http://127.0.0.1:{free_port()}")
+    mqtt_entry = MockConfigEntry(
+        domain=mqtt.DOMAIN,
+        title="MQTT",
+        data={mqtt.CONF_BROKER: "127.0.0.1", "port": mosquitto},
+        version=mqtt.CONFIG_ENTRY_VERSION,
+        minor_version=mqtt.CONFIG_ENTRY_MINOR_VERSION,
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    fs = tmp_path / "fs"
+    old = install_old_package(fs)
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(b"not even a tar")
+    device = Device(fs, mosquitto)
+    devices.append(device)
+    await until(lambda: device.net.connects >= 1, "the device online", device)
+
+    seen: list[str] = []
+    ota = CompanionOta(hass, BASE, timeout=30, on_status=seen.append)
+    assert not await ota.install(str(path), sha(path.read_bytes()))
+    assert seen == ["Downloading", "DownloadFailed"]
+    assert ota.last_error is not None
+    assert ota.last_error.startswith("DownloadFailed: ")
+    assert device.running
+    assert files_of(fs / "lib" / "evse") == old
+    await until(lambda: not device.app.hold, "charging allowed again", device)
+
+    # Nobody answers on this base topic: a timeout.
+    silent = CompanionOta(hass, "nobody/home", timeout=1)
+    assert not await silent.install(str(path), sha(path.read_bytes()))
+    assert silent.last_error == "no result within 1 s"
+
+    # The firmware fetches over plain http only.
+    await hass.config.async_update(internal_url="https://ha.example:8123")
+    assert not await ota.install(str(path), sha(path.read_bytes()))
+    assert ota.last_error == "the firmware downloads over http:// only, not https://ha.example:8123"
+
+    await hass.async_add_executor_job(device.stop)
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
