@@ -6,7 +6,7 @@ import json
 
 from evse import ha, modbus
 from evse.compat import ticks_add, ticks_diff, ticks_ms, ticks_us
-from evse.control import Evse, Inputs
+from evse.control import RECHECK_MS, Evse, Inputs
 from evse.energy import Energy
 
 try:
@@ -170,19 +170,24 @@ class App:
     async def safety_loop(self):
         period = self.cfg["tick_ms"]
         hw = self.hw
+        e = self.evse
         nxt = ticks_ms()
         try:
             while not self.reboot:
                 t0 = ticks_us()
-                self.tick(ticks_ms())
+                now = ticks_ms()
+                self.tick(now)
                 if self.ticks == 1:
                     hw.start_wdt(self.cfg["wdt_ms"])
                 self.tick_us_max = max(self.tick_us_max, ticks_diff(ticks_us(), t0))
-                nxt = ticks_add(nxt, period)
+                if ticks_diff(now, nxt) >= 0:  # a regular pass (not an extra one)
+                    nxt = ticks_add(nxt, period)
                 wait = ticks_diff(nxt, ticks_ms())
                 if wait < 0:  # overran: start a fresh schedule
                     nxt = ticks_ms()
                     wait = 0
+                if e.pending and wait > RECHECK_MS:
+                    wait = RECHECK_MS  # an extra pass confirms the sample (the schedule stays)
                 await _sleep_ms(wait)
         except BaseException:
             hw.safe()
@@ -270,6 +275,8 @@ def main(path="config.json", boot=None):
     except (OSError, ValueError) as e:
         print("EVSE not started:", e)
         return
+    finally:
+        ha.drop("config")  # used at boot only: its schema table leaves the heap
 
     hw = hardware.Hardware(cfg)
     try:

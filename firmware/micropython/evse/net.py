@@ -88,6 +88,7 @@ class Net:
         c = self.client
         for topic, payload, retain in ha.discovery(self.cfg):
             c.publish(topic, payload, retain=retain)
+        ha.drop("disco")
         c.publish(self.t_status, "online", retain=True)
         if self.app.ota_doc is not None:
             c.publish(self.t_ota, self.app.ota_doc, retain=True)
