@@ -14,7 +14,8 @@ CHUNK = 1024
 MAX_BUNDLE = 512 * 1024
 MAX_MANIFEST = 4096
 MAX_FILES = 40
-TIMEOUT_S = 10
+TIMEOUT_S = 10  # connecting, and a download that stalls this long fails
+POLL_MS = 50  # receive timeout of one step: a stalled server never holds the worker longer
 HEALTHY_TICKS = 50  # safety-loop passes before a trial may confirm
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_."
 _HEX = "0123456789abcdef"
@@ -150,9 +151,13 @@ def _octal(b):
 
 
 def _recv(s, n):
+    """Data; b"" at the end of the stream; None when nothing came within POLL_MS."""
     try:
         return s.recv(n)
     except OSError as e:
+        # CPython: TimeoutError; MicroPython: OSError(ETIMEDOUT) (EAGAIN on some ports)
+        if type(e).__name__ == "TimeoutError" or (e.args and e.args[0] in (11, 110, 116)):
+            return None
         raise OSError("download interrupted: " + str(e)) from None
 
 
@@ -241,9 +246,17 @@ class Updater:
             s.connect(ai[-1])
             req = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
             s.send(req.encode())
+            s.settimeout(POLL_MS / 1000)
+            stalled = 0
             head = b""
             while b"\r\n\r\n" not in head:
                 data = _recv(s, 512)
+                if data is None:
+                    stalled += 1
+                    if stalled * POLL_MS >= TIMEOUT_S * 1000:
+                        raise OSError("no response")
+                    yield
+                    continue
                 if not data:
                     raise OSError("connection closed before the response")
                 head += data
@@ -280,6 +293,13 @@ class Updater:
                     if got >= size:
                         break
                     body = _recv(s, CHUNK)
+                    if body is None:
+                        stalled += 1
+                        if stalled * POLL_MS >= TIMEOUT_S * 1000:
+                            raise OSError(f"download stalled at {got} of {size} bytes")
+                        yield
+                        continue
+                    stalled = 0
                     if not body:
                         break
             if got != size:

@@ -125,8 +125,11 @@ class FakeSocketModule:
 
     SOCK_STREAM = 1
 
-    def __init__(self, response, chunk=700, cut=None, fail_connect=False):
+    def __init__(self, response, chunk=700, cut=None, fail_connect=False, stall_at=None, stalls=0):
         self.response = response if cut is None else response[:cut]
+        self.stall_at = stall_at  # from this offset on, `stalls` receives time out first
+        self.stalls = stalls
+        self.timeouts = []
         self.chunk = chunk
         self.fail_connect = fail_connect
         self.requests = []
@@ -147,6 +150,7 @@ class _FakeSock:
 
     def settimeout(self, t):
         self.mod.timeout = t
+        self.mod.timeouts.append(t)
 
     def connect(self, addr):
         if self.mod.fail_connect:
@@ -158,6 +162,10 @@ class _FakeSock:
         return len(data)
 
     def recv(self, n):
+        m = self.mod
+        if m.stall_at is not None and self.pos >= m.stall_at and m.stalls > 0:
+            m.stalls -= 1
+            raise OSError(110)  # ETIMEDOUT, as MicroPython raises it
         r = self.mod.response
         n = min(n, self.mod.chunk)
         out = r[self.pos : self.pos + n]

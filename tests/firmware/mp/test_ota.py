@@ -145,7 +145,7 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(fake.requests[0].split(b"\r\n")[0], b"GET /b.tar HTTP/1.0")
         self.assertEqual(fake.addr, ("127.0.0.1", 8000))
         self.assertEqual(fake.closed, 1)
-        self.assertEqual(fake.timeout, ota.TIMEOUT_S)
+        self.assertEqual(fake.timeouts, [ota.TIMEOUT_S, ota.POLL_MS / 1000])
 
     def test_bundle_checksum(self):
         body = otasim.bundle("0.2.0", NEW)
@@ -162,6 +162,26 @@ class DownloadTest(unittest.TestCase):
         err = self.fetch(fake)[2]
         self.assertEqual(err, f"download interrupted at {len(body) - 1000} of {len(body)} bytes")
         self.assertEqual(fake.closed, 1)
+
+    def test_a_slow_server_is_waited_for_step_by_step(self):
+        body = otasim.bundle("0.2.0", NEW)
+        resp = otasim.http_200(body)
+        fake = otasim.FakeSocketModule(resp, stall_at=len(resp) // 2, stalls=30)
+        u, dl, err, steps = self.fetch(fake)
+        self.assertIsNone(err)
+        self.assertEqual(otasim.read(dl), body)
+        self.assertEqual(fake.stalls, 0)  # every timeout was one step, then it went on
+
+    def test_a_stalled_server_fails_the_download(self):
+        body = otasim.bundle("0.2.0", NEW)
+        resp = otasim.http_200(body)
+        fake = otasim.FakeSocketModule(resp, stall_at=len(resp) // 2, stalls=10**6)
+        u, dl, err, steps = self.fetch(fake)
+        self.assertTrue(err.startswith("download stalled at "), err)
+        polls = ota.TIMEOUT_S * 1000 // ota.POLL_MS
+        self.assertEqual(fake.stalls, 10**6 - polls)
+        fake = otasim.FakeSocketModule(resp, stall_at=0, stalls=10**6)
+        self.assertEqual(self.fetch(fake)[2], "no response")
 
     def test_http_errors(self):
         for resp, why in (
