@@ -211,3 +211,4 @@ def test_main_leaves_outputs_safe_when_the_app_fails(device, tmp_path, monkeypat
         app_mod.main()
     assert device.PINS[26].level == 0
     assert (tmp_path / "persist.json").exists()  # the store (file fallback) was created
+    assert "evse.config" not in sys.modules  # used at boot only: unloaded (heap)
