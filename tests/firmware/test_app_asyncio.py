@@ -10,7 +10,9 @@ import contextlib
 import json
 import struct
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from evse import modbus
@@ -80,6 +82,56 @@ async def test_meter_task_reads_sdm630() -> None:
     assert app.meter["p"] == 7600.0
     assert app.meter["wh"] == 42000
     assert app.amps_da == 120
+
+
+class _TimedHardware(FakeHardware):
+    """Records (monotonic time, contactor, pending) at every pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes: list[tuple[float, bool, bool]] = []
+        self.evse: Any = None
+
+    def write(self, duty: int, contactor: bool, rcd_test: bool) -> None:
+        super().write(duty, contactor, rcd_test)
+        self.t += 1  # a few ms of simulated car time per pass is plenty here
+        self.passes.append((time.monotonic(), contactor, bool(self.evse.pending)))
+
+
+async def test_a_sample_to_confirm_gets_an_extra_pass() -> None:
+    """With a 50 ms tick, the pass after a new pilot sample comes RECHECK_MS later, not a
+    tick later, and the contactor opens on it; the regular schedule goes on."""
+    hw = _TimedHardware()
+    app = App(config(tick_ms=50), hw, ticks_ms())
+    hw.evse = app.evse
+    hw.car.state = "B"
+    task = asyncio.create_task(app.run(None, threaded=False))
+    try:
+        await asyncio.sleep(0.3)
+        hw.car.state = "C"
+        async with asyncio.timeout(10):
+            while not hw.contactor:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        hw.car.state = "B"
+        async with asyncio.timeout(10):
+            while hw.contactor:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    opened = next(
+        i for i in range(1, len(hw.passes)) if hw.passes[i - 1][1] and not hw.passes[i][1]
+    )
+    t_pending, _, pending = hw.passes[opened - 1]
+    assert pending  # the first sample of B: waiting for its confirmation ...
+    assert hw.passes[opened][0] - t_pending < 0.035  # ... which came well before the tick
+    gaps = [
+        b[0] - a[0] for a, b in zip(hw.passes[opened + 1 :], hw.passes[opened + 2 :], strict=False)
+    ]
+    assert min(gaps) > 0.03  # then the 50 ms schedule again
 
 
 class _FakeNetwork:
@@ -159,3 +211,4 @@ def test_main_leaves_outputs_safe_when_the_app_fails(device, tmp_path, monkeypat
         app_mod.main()
     assert device.PINS[26].level == 0
     assert (tmp_path / "persist.json").exists()  # the store (file fallback) was created
+    assert "evse.config" not in sys.modules  # used at boot only: unloaded (heap)

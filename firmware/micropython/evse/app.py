@@ -2,9 +2,11 @@
 # feed the watchdog), a 1 s housekeeping task, the Modbus meter task, and the network worker
 # (net.Net) on its own thread where the port has one. Hardware is passed in, never imported
 # here except by main().
+import json
+
 from evse import ha, modbus
 from evse.compat import ticks_add, ticks_diff, ticks_ms, ticks_us
-from evse.control import Evse, Inputs
+from evse.control import RECHECK_MS, Evse, Inputs
 from evse.energy import Energy
 
 try:
@@ -22,7 +24,9 @@ def da(amps):
 
 
 class App:
-    def __init__(self, cfg, hw, now):
+    def __init__(self, cfg, hw, now, root="", boot=None):
+        """`root`: the file system directory of lib/evse and the update files; `boot`: the
+        state otaboot.boot() left (a "trial" phase holds charging off until it confirms)."""
         self.cfg = cfg
         self.hw = hw
         lim = cfg["limits"]
@@ -50,6 +54,22 @@ class App:
             setpoint_da=setpoint,
             enabled=st.get("en", 1) != 0,
         )
+        self.root = root
+        boot = boot or {}
+        self.trial = boot.get("phase") == "trial"
+        self.ota_doc = None  # the last update status published on <base>/ota
+        if boot.get("status"):
+            doc = {"status": boot["status"], "version": boot.get("version")}
+            for k in ("error", "id"):
+                if boot.get(k):
+                    doc[k] = boot[k]
+            self.ota_doc = json.dumps(doc)
+        self.hold = False  # charging refused (an update runs or is on trial)
+        self._en = self.evse.enabled
+        if self.trial:
+            self.command(now, "hold", True)
+        self.reboot = False  # set to leave the safety loop and restart the board
+        self._boot_at = now
         self.inp = Inputs()
         self.inbox = []  # (command, value) posted by the network worker
         self.meter = {}  # latest meter readings: p, i1-i3, u1-u3, wh
@@ -68,8 +88,17 @@ class App:
         elif cmd == "ha":
             e.link.ha_status(val, now)
         elif cmd == "enable":
+            if self.hold:
+                return  # refused while an update runs; the state echo shows it
             e.set_enabled(val)
             self.dirty = True
+        elif cmd == "hold":
+            if val and not self.hold:
+                self._en = e.enabled
+                e.set_enabled(False)
+            elif not val and self.hold:
+                e.set_enabled(self._en)
+            self.hold = val
         elif cmd == "limit":
             e.set_limit(val)
             self.dirty = True
@@ -108,6 +137,8 @@ class App:
             hw.store.set("wh", en.total)
             en.mark_saved(now)
         self.session_end = False
+        if self.trial and ticks_diff(now, self._boot_at) >= self.cfg["ota"]["confirm_s"] * 1000:
+            self.reboot = True  # not confirmed in time: the next boot rolls back
         if self.dirty:
             self.dirty = False
             hw.store.set("en", 1 if self.evse.enabled else 0)
@@ -139,23 +170,30 @@ class App:
     async def safety_loop(self):
         period = self.cfg["tick_ms"]
         hw = self.hw
+        e = self.evse
         nxt = ticks_ms()
         try:
-            while True:
+            while not self.reboot:
                 t0 = ticks_us()
-                self.tick(ticks_ms())
+                now = ticks_ms()
+                self.tick(now)
                 if self.ticks == 1:
                     hw.start_wdt(self.cfg["wdt_ms"])
                 self.tick_us_max = max(self.tick_us_max, ticks_diff(ticks_us(), t0))
-                nxt = ticks_add(nxt, period)
+                if ticks_diff(now, nxt) >= 0:  # a regular pass (not an extra one)
+                    nxt = ticks_add(nxt, period)
                 wait = ticks_diff(nxt, ticks_ms())
                 if wait < 0:  # overran: start a fresh schedule
                     nxt = ticks_ms()
                     wait = 0
+                if e.pending and wait > RECHECK_MS:
+                    wait = RECHECK_MS  # an extra pass confirms the sample (the schedule stays)
                 await _sleep_ms(wait)
         except BaseException:
             hw.safe()
             raise
+        hw.safe()
+        hw.reset()
 
     async def slow_loop(self):
         while True:
@@ -213,7 +251,7 @@ class App:
                 t.cancel()
 
 
-def main(path="config.json"):
+def main(path="config.json", boot=None):
     """Device entry point (main.py calls this). Returns to the REPL, outputs safe, when the
     configuration is refused or a file named `nostart` exists (for maintenance); once the
     safety loop has run, the watchdog resets the board after any failure."""
@@ -237,6 +275,8 @@ def main(path="config.json"):
     except (OSError, ValueError) as e:
         print("EVSE not started:", e)
         return
+    finally:
+        ha.drop("config")  # used at boot only: its schema table leaves the heap
 
     hw = hardware.Hardware(cfg)
     try:
@@ -253,7 +293,7 @@ def main(path="config.json"):
                 m["client_id"], m["host"], m["port"], user, m["password"], m["keepalive_s"]
             )
 
-        app = App(cfg, hw, ticks_ms())
+        app = App(cfg, hw, ticks_ms(), boot=boot)
         net = Net(app, cfg, hardware.wlan(), client)
         asyncio.run(app.run(net))
     finally:

@@ -70,7 +70,10 @@ imp_per_kwh i 1000 1 100000
 [inputs]
 rcd_active_low b false - -
 fb_active_low b false - -
-ac_active_low b false - -"""
+ac_active_low b false - -
+[ota]
+key s '' 0 64
+confirm_s i 120 5 3600"""
 
 
 def _tok(t):

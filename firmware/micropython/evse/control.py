@@ -10,6 +10,9 @@ from evse.pilot import A, B, C, D, E, F
 from evse.thermal import Ladder
 
 CONFIRM = const(2)  # equal samples to accept a new pilot state (no more towards "off")
+# A sample that needs confirming (a new pilot state, a missing diode) gets its confirming
+# sample this soon instead of a whole tick later: the safety loop inserts an extra pass.
+RECHECK_MS = const(4)
 DIODE_BAD = const(2)  # consecutive samples without the -12 V low level -> diode fault
 C_STABLE_MS = const(500)  # B -> C debounce before closing
 STOP_MS = const(6000)  # PWM off (C1): force the contactor open after this
@@ -148,6 +151,7 @@ class Evse:
         self._st = 0
         self._st_at = None
         self._reset = False
+        self.pending = False  # a sample waits for its confirmation: next pass in RECHECK_MS
 
     # Commands (already validated and clamped by the caller).
     def set_enabled(self, on):
@@ -280,6 +284,7 @@ class Evse:
             self._diode_bad = 0
             if not self.contactor:
                 self._diode_ok = False
+        self.pending = (raw != self.pilot and self._n < CONFIRM) or 0 < self._diode_bad < DIODE_BAD
 
         # Safety inputs.
         if self._st == 3 and (not inp.rcd or ticks_diff(now, self._st_at) >= SELFTEST_CLEAR_MS):

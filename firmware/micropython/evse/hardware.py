@@ -199,6 +199,10 @@ class Hardware:
         if self._wdt is not None:
             self._wdt.feed()
 
+    def reset(self):
+        """Restart the board (an update was staged, or a trial did not confirm in time)."""
+        machine.reset()
+
     def read_temp(self):
         if self._ntc is None:
             return None

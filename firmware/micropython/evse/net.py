@@ -21,6 +21,7 @@ class Net:
         self.t_status = base + "/status"
         self.t_state = base + "/state"
         self.t_cmd = base + "/+/set"
+        self.t_ota = base + "/ota"
         self.t_birth = m["discovery_prefix"] + "/status"
         self.interval_ms = m["state_interval_s"] * 1000
         self.keepalive_ms = m["keepalive_s"] * 1000
@@ -36,6 +37,8 @@ class Net:
         self._sig = None
         self._pub_at = None
         self._sent_at = None
+        self.ota_cmd = None  # an update command waiting for evse.ota (imported on demand)
+        self.ota = None  # the update in progress (evse.ota.Updater)
 
     def _on_msg(self, topic, msg):
         if isinstance(topic, (bytes, bytearray)):  # noqa: UP038 - MicroPython: no X | Y
@@ -45,6 +48,9 @@ class Net:
             self.rejected += 1
             self.last_error = val
             self._force = True  # echo the unchanged state (HA reverts its control)
+            return
+        if cmd == "ota":
+            self.ota_cmd = val
             return
         if cmd == "ha" and val:
             self._republish = True
@@ -82,7 +88,10 @@ class Net:
         c = self.client
         for topic, payload, retain in ha.discovery(self.cfg):
             c.publish(topic, payload, retain=retain)
+        ha.drop("disco")
         c.publish(self.t_status, "online", retain=True)
+        if self.app.ota_doc is not None:
+            c.publish(self.t_ota, self.app.ota_doc, retain=True)
         self._republish = False
         self._publish_state(now)
 
@@ -141,6 +150,16 @@ class Net:
         if self._republish:
             self.publish_all(now)
             return POLL_MS
+        busy = False
+        if self.ota_cmd is not None or self.ota is not None or self.app.trial:
+            from evse import ota
+
+            if self.app.trial:
+                if self.app.ticks >= ota.HEALTHY_TICKS and self._pub_at is not None:
+                    ota.confirm(self)
+            else:
+                ota.service(self, now)
+                busy = self.ota is not None
         sig = self._signature()
         since = None if self._pub_at is None else ticks_diff(now, self._pub_at)
         if (
@@ -153,7 +172,7 @@ class Net:
         elif ticks_diff(now, self._sent_at) >= self.keepalive_ms // 2:
             c.ping()
             self._sent_at = now
-        return POLL_MS
+        return 0 if busy else POLL_MS
 
     def run_forever(self):
         while True:

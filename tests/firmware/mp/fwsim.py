@@ -3,7 +3,7 @@
 # simulated vehicle on the pilot, fake hardware for the App, a fake MQTT client and WLAN.
 from evse import limits
 from evse.compat import ticks_add
-from evse.control import Evse, Inputs
+from evse.control import RECHECK_MS, Evse, Inputs
 
 # 15 s before ticks_ms wraps (period 2**30): every scenario crosses the wrap.
 START = (1 << 30) - 15000
@@ -73,7 +73,7 @@ class Car:
 class Sim:
     """Evse + Car on a simulated clock. `t` counts ms from the start; `now` is ticks_ms."""
 
-    def __init__(self, tick_ms=20, car=None, meter=True, **kw):
+    def __init__(self, tick_ms=20, car=None, meter=True, recheck=True, **kw):
         self.tick_ms = tick_ms
         self.t = 0
         self.now = START
@@ -90,6 +90,8 @@ class Sim:
         self.rcd_module = False  # an electronic RCD with a test winding
         self.events = []  # (t, "close"/"open"/"duty"/"fault", value)
         self._sched = []
+        self._next = 0  # the next regular pass
+        self.recheck = recheck
 
     def at(self, t, fn):
         self._sched.append((t, fn))
@@ -125,8 +127,15 @@ class Sim:
             self.events.append((self.t, "duty", e.duty))
         if e.fault != fault:
             self.events.append((self.t, "fault", e.fault))
-        self.t += self.tick_ms
-        self.now = ticks_add(self.now, self.tick_ms)
+        # The App's schedule: a pass every tick_ms, plus an extra one RECHECK_MS after a
+        # sample that waits for its confirmation.
+        if self.t >= self._next:
+            self._next += self.tick_ms
+        dt = self._next - self.t
+        if self.recheck and e.pending and dt > RECHECK_MS:
+            dt = RECHECK_MS
+        self.t += dt
+        self.now = ticks_add(self.now, dt)
 
     def run(self, ms):
         end = self.t + ms
@@ -191,6 +200,7 @@ class FakeHardware:
         self.safe_calls = 0
         self.sent = []
         self.replies = []
+        self.resets = 0
 
     def read(self, inp):
         self.car.update(self.t, self.duty, self.contactor)
@@ -209,6 +219,9 @@ class FakeHardware:
 
     def start_wdt(self, ms):
         self.wdt_ms = ms
+
+    def reset(self):
+        self.resets += 1
 
     def feed(self):
         self.feeds += 1

@@ -126,6 +126,13 @@ class NetTest(unittest.TestCase):
         configs = [t for t, p, _ in b.log if t.endswith("/config")]
         self.assertEqual(len(configs), 20)
         self.assertEqual(r.state()["state"], "no_car")
+        # the discovery table was loaded to publish and is unloaded again (heap)
+        import sys
+
+        import evse
+
+        self.assertFalse("evse.disco" in sys.modules)
+        self.assertFalse(hasattr(evse, "disco"))
 
     def test_command_round_trip_echoes_state(self):
         r = Rig()

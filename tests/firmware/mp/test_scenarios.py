@@ -38,7 +38,9 @@ class ChargeSessionTest(unittest.TestCase):
         # so the new duty waits until 5 s after it.
         e.set_limit(100)
         t_dec = sim.run_until(lambda: e.duty == 167, 6000)
-        self.assertEqual(t_dec - t_pwm, limits.CHANGE_MS)
+        # (the PWM started on an extra pass off the tick grid: the change comes on the first
+        # regular pass at least 5 s later)
+        self.assertTrue(limits.CHANGE_MS <= t_dec - t_pwm < limits.CHANGE_MS + 20, t_dec - t_pwm)
         # A second change right after waits the full 5 s.
         sim.run(1000)
         e.set_limit(200)
@@ -62,7 +64,8 @@ class ChargeSessionTest(unittest.TestCase):
         self.assertEqual((e.closes, e.opens), (1, 1))
 
     def test_reaction_at_every_phase_of_the_tick(self):
-        # The event may fall anywhere between two samples: worst case is two ticks.
+        # The event may fall anywhere between two samples: worst case is one tick until it is
+        # sampled, plus the extra pass RECHECK_MS later that confirms it.
         worst = 0
         for phase in range(0, 20, 3):
             sim = Sim()
@@ -72,7 +75,7 @@ class ChargeSessionTest(unittest.TestCase):
             sim.run(1200)
             dt = sim.first("open") - t_ev
             worst = max(worst, dt)
-        self.assertTrue(worst <= 2 * 20, worst)
+        self.assertTrue(worst <= 20 + control.RECHECK_MS, worst)
 
     def test_reentry_guard_after_opening(self):
         sim = Sim()

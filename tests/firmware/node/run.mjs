@@ -4,14 +4,14 @@
 // Exit code 0 only when every test passed; the last line is the summary from mp_main.py:
 //   MPTESTS ran=N failures=N errors=N skipped=N
 // Usage: node run.mjs [test_module ...]
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
-const fwDir = join(root, "firmware", "micropython");
-const mpTests = join(root, "tests", "firmware", "mp");
+const defaultFwDir = join(root, "firmware", "micropython");
+const defaultMpTests = join(root, "tests", "firmware", "mp");
 
 let loadMicroPython;
 try {
@@ -24,7 +24,11 @@ try {
   process.exit(3);
 }
 
-export async function boot(heapsize = 8 * 1024 * 1024) {
+// fw / tests: another revision's firmware/micropython and tests/firmware/mp (the benchmark's
+// baseline); by default this checkout's.
+export async function boot(heapsize = 8 * 1024 * 1024, fw = null, tests = null) {
+  const fwDir = fw || defaultFwDir;
+  const mpTests = tests || defaultMpTests;
   const out = [];
   const mp = await loadMicroPython({
     heapsize,
@@ -37,6 +41,9 @@ export async function boot(heapsize = 8 * 1024 * 1024) {
   });
   mp.FS.mkdirTree("/lib/evse");
   mp.FS.mkdirTree("/tests");
+  if (existsSync(join(fwDir, "otaboot.py"))) {
+    mp.FS.writeFile("/lib/otaboot.py", readFileSync(join(fwDir, "otaboot.py")));
+  }
   for (const f of readdirSync(join(fwDir, "evse"))) {
     if (f.endsWith(".py")) mp.FS.writeFile(`/lib/evse/${f}`, readFileSync(join(fwDir, "evse", f)));
   }
@@ -52,7 +59,7 @@ export async function boot(heapsize = 8 * 1024 * 1024) {
 async function main() {
   let names = process.argv.slice(2);
   if (names.length === 0) {
-    names = readdirSync(mpTests)
+    names = readdirSync(defaultMpTests)
       .filter((f) => /^test_.*\.py$/.test(f))
       .map((f) => f.slice(0, -3))
       .sort();
