@@ -115,6 +115,7 @@ from .engine import (
     UnlockOutcome,
 )
 from .firmware_device import HEARTBEAT_SUFFIX
+from .site_guard import SiteGuard, guard_options
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -326,6 +327,7 @@ class OcppCpBridge:
         # and its validation want a value, not "unknown", while no car charges).
         self.last_session_wh: dict[int, float] = {}
         self._firmware_heartbeat: CALLBACK_TYPE | None = None
+        self.site_guard: SiteGuard | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -338,8 +340,14 @@ class OcppCpBridge:
         return str(self.entry.options.get(OPT_DEFAULT_ID_TAG) or DEFAULT_ID_TAG)
 
     async def async_start(self) -> None:
+        if (options := guard_options(self.entry.options)) is not None:
+            # The site fuse guard: its fallback is in force before a restored session resumes.
+            self.site_guard = SiteGuard(self, options)
+            self.site_guard.prime()
         await self.engine.start()
         self._watch_mapping()
+        if self.site_guard is not None:
+            self.site_guard.start()
 
     def _watch_mapping(self) -> None:
         watched = [
@@ -357,7 +365,11 @@ class OcppCpBridge:
     def apply_options(self) -> None:
         """The options (mapping, pinned intervals, behaviour) changed: apply them to the
         running charge point; its OCPP session and transactions go on. ValueError when the
-        change needs a new engine (the caller reloads)."""
+        change needs a new engine (the caller reloads), or switches the site guard (and its
+        sensor) on or off."""
+        guard = guard_options(self.entry.options)
+        if (self.site_guard is None) != (guard is None):
+            raise ValueError("the site guard was switched on or off")
         self.engine.update_settings(settings_from_entry(self.entry, frozenset()))
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
@@ -367,9 +379,15 @@ class OcppCpBridge:
             int(k): dict(v) for k, v in self.entry.options.get(CONF_MAPPING, {}).items()
         }
         self._watch_mapping()
+        if self.site_guard is not None and guard is not None and self.site_guard.options != guard:
+            self.site_guard.stop(clear=False)  # new settings: from the fallback again
+            self.site_guard = SiteGuard(self, guard)
+            self.site_guard.start()
         self._notify()
 
     async def async_stop(self) -> None:
+        if self.site_guard is not None:
+            self.site_guard.stop(clear=False)
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -443,6 +461,8 @@ class OcppCpBridge:
     def _notify(self) -> None:
         for update in list(self._listeners):
             update()
+
+    notify_entities = _notify
 
     # -- HA -> engine -----------------------------------------------------------------------
 
@@ -669,6 +689,8 @@ class OcppCpBridge:
                 },
             )
         elif kind == "transaction":
+            if self.site_guard is not None:
+                self.site_guard.evaluate()  # the headroom is shared anew
             connector_id = data["connector_id"]
             if data.get("change") == "stopped" and "meter_start" in data:
                 self.last_session_wh[connector_id] = max(

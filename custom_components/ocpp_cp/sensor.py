@@ -40,7 +40,14 @@ class OcppCpSensorDescription(SensorEntityDescription):
     restore_fn: Callable[[OcppCpBridge, int, float], object] | None = None
 
 
-LIMIT_SOURCES = ["charge_point_max", "tx_profile", "tx_default_profile", "local", "hardware"]
+LIMIT_SOURCES = [
+    "charge_point_max",
+    "tx_profile",
+    "tx_default_profile",
+    "local",
+    "site_guard",
+    "hardware",
+]
 
 
 def _limit_source_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[str, Any]:
@@ -89,6 +96,20 @@ CHARGE_POINT_SENSORS: tuple[OcppCpSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_heartbeat,
+    ),
+)
+
+# Only with the site fuse guard switched on in the options.
+SITE_GUARD_SENSORS: tuple[OcppCpSensorDescription, ...] = (
+    OcppCpSensorDescription(
+        key="site_headroom",
+        translation_key="site_headroom",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bridge, _: bridge.site_guard.headroom if bridge.site_guard else None,
     ),
 )
 
@@ -199,6 +220,8 @@ async def async_setup_entry(
     entities: list[OcppCpSensor] = [
         OcppCpSensor(bridge, description) for description in CHARGE_POINT_SENSORS
     ]
+    if bridge.site_guard is not None:
+        entities.extend(OcppCpSensor(bridge, description) for description in SITE_GUARD_SENSORS)
     for connector_id in range(1, bridge.engine.settings.number_of_connectors + 1):
         entities.extend(
             OcppCpSensor(bridge, description, connector_id) for description in CONNECTOR_SENSORS

@@ -565,7 +565,7 @@ async def test_options_mapping_single_connector(hass: HomeAssistant) -> None:
     )
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["mapping", "behaviour"]
+    assert result["menu_options"] == ["mapping", "behaviour", "site_guard"]
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "mapping"}

@@ -545,6 +545,12 @@ class ChargePointEngine:
             raise ValueError(f"no connector {connector_id}")
         return status
 
+    def set_site_guard_limit(self, connector_id: int, amps: float | None) -> None:
+        """The site fuse guard's limit of a connector (None = none): one more limit, the
+        lowest wins; below the hardware minimum (or 0) it pauses as SuspendedEVSE. Not
+        journalled: the guard sets it again after a restart. ValueError for a bad value."""
+        self.services.limits.set_site_guard(connector_id, amps)
+
     def local_limit_amps(self, connector_id: int) -> float | None:
         """The local limit set with ``set_local_limit`` in force now (None = none)."""
         now = self.ctx.now()

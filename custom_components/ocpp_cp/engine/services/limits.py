@@ -233,6 +233,11 @@ class LimitService:
             connector.hardware_min_amps = amps
             self.changed()
 
+    def set_site_guard(self, connector_id: int, amps: float | None) -> None:
+        """The site fuse guard's limit (None = none); in memory only, see ChargingProfiles."""
+        if self.profiles.set_guard(self.ctx.connector(connector_id).connector_id, amps):
+            self.changed()
+
     def _local_targets(self, connector_id: int) -> list[int]:
         if connector_id == 0:
             return [c for c in self.ctx.connectors if c > 0]
