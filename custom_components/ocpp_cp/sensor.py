@@ -15,10 +15,11 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEnergy, UnitOfTime
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .bridge import OcppCpBridge, OcppCpConfigEntry
-from .const import OCPP_STATUSES
+from .const import DOMAIN, OCPP_STATUSES
 from .engine import ConnectionState
 from .entity import OcppCpEntity
 
@@ -222,6 +223,12 @@ async def async_setup_entry(
     ]
     if bridge.site_guard is not None:
         entities.extend(OcppCpSensor(bridge, description) for description in SITE_GUARD_SENSORS)
+    else:  # the guard was switched off: its sensor goes rather than stay "unavailable"
+        registry = er.async_get(hass)
+        for description in SITE_GUARD_SENSORS:
+            unique_id = f"{entry.entry_id}_{description.key}"
+            if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
+                registry.async_remove(entity_id)
     for connector_id in range(1, bridge.engine.settings.number_of_connectors + 1):
         entities.extend(
             OcppCpSensor(bridge, description, connector_id) for description in CONNECTOR_SENSORS

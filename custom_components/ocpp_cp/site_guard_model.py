@@ -15,8 +15,9 @@ The budget the guard grants, in whole amps, follows ``available``:
 
 * down at once, at every reading that asks for less (the caller evaluates on every grid
   update, so within the sensor's own update time);
-* up at most once per ``increase_interval_s``, and then only to the lowest value ``available``
-  had during that interval (a noisy load never lifts the limit on a short dip);
+* up only once ``available`` has stayed above the budget for ``increase_interval_s`` (and at
+  least that long after the last change), then to the lowest value it had meanwhile: a noisy
+  load never lifts the limit on a short dip, and it rises at most once per interval;
 * to ``fallback_a`` at once while a grid reading is missing, unusable or older than
   ``stale_s`` (the start counts as "no reading yet"); from there up again only after an
   interval of fresh readings.
@@ -120,8 +121,9 @@ class GuardModel:
     _phase_factor: int = field(init=False, default=1)
     budget: float = field(init=False)
     mode: str = field(init=False, default=MODE_FALLBACK)
-    _window_start: float = field(init=False)
-    _low_water: float = field(init=False, default=math.inf)
+    _last_change: float = field(init=False)
+    _rise_since: float | None = field(init=False, default=None)  # headroom above the budget
+    _low_water: float = field(init=False, default=math.inf)  # lowest target since then
     _over_since: float | None = field(init=False, default=None)
     _over_peak: tuple[int, float] = field(init=False, default=(0, 0.0))
     _reported: bool = field(init=False, default=False)
@@ -133,7 +135,7 @@ class GuardModel:
         self._grid_at = [None] * phases
         self._own = [0.0] * phases
         self.budget = self.config.fallback_a
-        self._window_start = self.started_at
+        self._last_change = self.started_at
 
     # -- inputs
 
@@ -189,18 +191,25 @@ class GuardModel:
         else:
             if self.mode == MODE_FALLBACK:
                 self.mode = MODE_NORMAL
-                self._window_start, self._low_water = now, math.inf
+                self._last_change, self._rise_since = now, None
             available = self.available()
             target = max(0.0, float(math.floor(available + _EPSILON)))
-            self._low_water = min(self._low_water, target)
             if target < self.budget:
                 self._set_budget(target, now)
-            elif now - self._window_start >= config.increase_interval_s:
-                if self._low_water > self.budget:
+            elif target == self.budget:
+                self._rise_since = None
+            else:
+                if self._rise_since is None:
+                    self._rise_since, self._low_water = now, target
+                self._low_water = min(self._low_water, target)
+                due = max(self._rise_since, self._last_change) + config.increase_interval_s
+                if now >= due:
                     self._set_budget(self._low_water, now)
-                self._window_start, self._low_water = now, target
-            if target > self.budget:
-                next_checks.append(self._window_start + config.increase_interval_s)
+                    if target > self.budget:  # still more room: the next rise starts now
+                        self._rise_since, self._low_water = now, target
+                        next_checks.append(now + config.increase_interval_s)
+                else:
+                    next_checks.append(due)
             exceeded = self._watch_fuse(now, next_checks)
             oldest = min(t for t in self._grid_at if t is not None)
             next_checks.append(oldest + config.stale_s + 0.001)
@@ -218,7 +227,7 @@ class GuardModel:
         if amps != self.budget:
             self.changes += 1
         self.budget = amps
-        self._window_start, self._low_water = now, math.inf
+        self._last_change, self._rise_since, self._low_water = now, None, math.inf
 
     def _watch_fuse(self, now: float, next_checks: list[float]) -> FuseExceeded | None:
         fuse = self.config.fuse_a

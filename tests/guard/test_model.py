@@ -67,8 +67,10 @@ def test_a_rising_load_lowers_the_limit_at_once_a_falling_one_raises_it_slowly()
     assert model.evaluate(25.0, active=[1]).limits == {1: 8.0}
     feed(model, 28.0, [12, 12, 12], [8, 8, 8])
     result = model.evaluate(28.0, active=[1])
-    # 10 s since the last change at 18 s; the lowest headroom seen since was 18 A (at 25 s)
-    assert result.limits == {1: 18.0}
+    assert result.limits == {1: 8.0}  # above since 20 s only
+    assert result.next_check == 30.0
+    # above the budget for 10 s; the lowest headroom seen meanwhile was 18 A (at 25 s)
+    assert model.evaluate(30.0, active=[1]).limits == {1: 18.0}
     assert model.changes == 4  # 6 -> 19 -> 11 -> 8 -> 18
 
 

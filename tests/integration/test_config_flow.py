@@ -936,8 +936,15 @@ def test_translations_cover_the_flows() -> None:
         "reconfigure",
         "reauth_confirm",
     }
-    assert set(options["step"]) == {"init", "connector", "firmware", "mapping", "behaviour"}
-    assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour"}
+    assert set(options["step"]) == {
+        "init",
+        "connector",
+        "firmware",
+        "mapping",
+        "behaviour",
+        "site_guard",
+    }
+    assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour", "site_guard"}
     assert set(en["selector"]["security_profile"]["options"]) == {"0", "1", "2", "3"}
     assert set(en["selector"]["phases"]["options"]) == {"1", "3"}
 
