@@ -380,14 +380,14 @@ class OcppCpBridge:
         }
         self._watch_mapping()
         if self.site_guard is not None and guard is not None and self.site_guard.options != guard:
-            self.site_guard.stop(clear=False)  # new settings: from the fallback again
+            self.site_guard.stop()  # new settings: from the fallback again
             self.site_guard = SiteGuard(self, guard)
             self.site_guard.start()
         self._notify()
 
     async def async_stop(self) -> None:
         if self.site_guard is not None:
-            self.site_guard.stop(clear=False)
+            self.site_guard.stop()
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()

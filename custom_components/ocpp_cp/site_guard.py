@@ -188,15 +188,12 @@ class SiteGuard:
         self.evaluate()
 
     @callback
-    def stop(self, *, clear: bool) -> None:
+    def stop(self) -> None:
+        """Stop listening (switching the guard off reloads the entry: a new engine)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         self._cancel_timer()
-        if clear:
-            for connector_id in self.bridge.engine.connectors:
-                if connector_id > 0:
-                    self.bridge.engine.set_site_guard_limit(connector_id, None)
 
     @callback
     def _on_change(self, event: Event[EventStateChangedData]) -> None:
