@@ -854,5 +854,6 @@ class OcppCpBridge:
                 for c in engine.connectors.values()
             },
             "charging_profiles": engine.profiles.to_dict(),
+            **({"site_guard": self.site_guard.diagnostics()} if self.site_guard else {}),
             "frames": list(self.frames),
         }

@@ -290,6 +290,17 @@ class SiteGuard:
             self._shown = shown
             self.bridge.notify_entities()
 
+    def diagnostics(self) -> dict[str, Any]:
+        last = self.last
+        return {
+            "options": self.options,
+            "mode": self.model.mode,
+            "budget_a": self.model.budget,
+            "headroom_a": self.headroom,
+            "limits": {str(cid): amps for cid, amps in last.limits.items()} if last else {},
+            "limit_changes": self.model.changes,
+        }
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer()

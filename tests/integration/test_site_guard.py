@@ -287,6 +287,33 @@ async def test_fallback_on_unavailable_and_stale_sensors(
     assert 1.9 <= stale - silent <= 3.0
 
 
+async def test_after_a_restart_the_fallback_holds_until_a_fresh_reading(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """The guard's limit is not stored: a restored session resumes at the fallback current,
+    whatever the grid sensors said before the restart."""
+    rig = await guarded_rig(hass, csms, guard_options(fallback_current=7.0))
+    await rig.start_session()
+    grid(hass, 5, 5, 5)
+    await rig.wait_written(19.0)
+    transaction = rig.engine.connectors[1].transaction
+    assert transaction is not None
+    before, received = len(rig.written_at), len(csms.received)
+    assert await hass.config_entries.async_reload(rig.entry.entry_id)
+    await hass.async_block_till_done()
+    await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging", after=received)
+    resumed = rig.engine.connectors[1].transaction
+    assert resumed is not None and resumed.transaction_id == transaction.transaction_id
+    assert csms.actions("StopTransaction") == []
+    assert rig.engine.limit_in_force(1).amps == 7.0
+    assert rig.sensor("limit_source") == "site_guard"
+    after_restart = [value for _, value in rig.written_at[before:]]
+    assert after_restart and set(after_restart) == {7.0}  # never the 19 A from before
+    fresh = grid(hass, 5, 5, 4)  # a fresh reading: 19 A free (L1, L2)
+    raised = await rig.wait_written(19.0)
+    assert raised - fresh >= 0.9  # up only after an increase interval
+
+
 async def test_two_connectors_share_the_headroom(hass: HomeAssistant, csms: TestCsms) -> None:
     rig = await guarded_rig(hass, csms, guard_options(), connectors=2)
     writes: dict[str, list[float]] = {NUMBER: [], "number.charger2_current": []}
@@ -392,6 +419,32 @@ async def test_one_grid_power_sensor(hass: HomeAssistant, csms: TestCsms) -> Non
     await rig.wait_written(19.0)  # 40 - 1 - (7600 - 3000) / 230 = 19
     hass.states.async_set(GRID_POWER, "garbage", {"unit_of_measurement": "kW"})
     await rig.wait_written(6.0, timeout=0.5)
+
+
+async def test_own_draw_from_the_power_without_a_current_sensor(
+    hass: HomeAssistant, csms: TestCsms
+) -> None:
+    """No charger current mapped: its 3 kW at the mapped 230 V on one phase are 13.04 A."""
+    set_value: list[ServiceCall] = []
+    hass.services.async_register("number", "set_value", set_value.append)
+    async_mock_service(hass, "switch", "turn_on")
+    async_mock_service(hass, "switch", "turn_off")
+    entry = await set_up(hass, csms, guard=guard_options(), current=None)
+    bridge = entry.runtime_data
+    hass.states.async_set(PLUG, "on")
+    await hass.services.async_call(
+        DOMAIN, "start_transaction", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await csms.wait_for("StartTransaction")
+    hass.states.async_set(POWER, "3.0", {"unit_of_measurement": "kW"})
+    grid(hass, 5 + 3000 / 230, 5, 5)  # the house draws 5 A on every phase
+    await hass.async_block_till_done()
+    assert bridge.site_guard.own_draw() == ([pytest.approx(3000 / 230), 0.0, 0.0], 1)
+    assert bridge.site_guard.last.available_a == pytest.approx(19.0)
+    diagnostics = bridge.diagnostics()["site_guard"]
+    assert diagnostics["mode"] == "normal"
+    assert diagnostics["options"] == guard_options()
+    assert diagnostics["limits"] == {"1": 6.0}  # up only after the increase interval
 
 
 # -- options flow -------------------------------------------------------------------------------
