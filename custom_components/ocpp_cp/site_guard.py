@@ -55,6 +55,7 @@ from .const import (
     GUARD_STALE,
     OPT_SITE_GUARD,
 )
+from .engine import SettingsError
 from .site_guard_model import GuardConfig, GuardModel, GuardResult
 
 if TYPE_CHECKING:
@@ -139,19 +140,25 @@ class SiteGuard:
         self.bridge = bridge
         self.hass: HomeAssistant = bridge.hass
         self.options = dict(options)
-        self.phase_entities = [options[key] for key in PHASE_KEYS if options.get(key)]
-        self.power_entity: str | None = None if self.phase_entities else options[GUARD_GRID_POWER]
-        self.voltage = float(options.get(GUARD_GRID_VOLTAGE) or DEFAULT_NOMINAL_VOLTAGE)
-        self.config = GuardConfig(
-            fuse_a=float(options[GUARD_FUSE]),
-            margin_a=float(options[GUARD_MARGIN]),
-            reaction_s=float(options[GUARD_REACTION]),
-            increase_interval_s=float(options[GUARD_INCREASE_INTERVAL]),
-            min_current_a=MIN_CURRENT_A,
-            fallback_a=float(options[GUARD_FALLBACK]),
-            stale_s=float(options[GUARD_STALE]),
-            phases=len(self.phase_entities) or 1,
-        )
+        try:
+            self.phase_entities = [str(options[key]) for key in PHASE_KEYS if options.get(key)]
+            self.power_entity: str | None = (
+                None if self.phase_entities else str(options[GUARD_GRID_POWER])
+            )
+            self.voltage = float(options.get(GUARD_GRID_VOLTAGE) or DEFAULT_NOMINAL_VOLTAGE)
+            self.config = GuardConfig(
+                fuse_a=float(options[GUARD_FUSE]),
+                margin_a=float(options[GUARD_MARGIN]),
+                reaction_s=float(options[GUARD_REACTION]),
+                increase_interval_s=float(options[GUARD_INCREASE_INTERVAL]),
+                min_current_a=MIN_CURRENT_A,
+                fallback_a=float(options[GUARD_FALLBACK]),
+                stale_s=float(options[GUARD_STALE]),
+                phases=len(self.phase_entities) or 1,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            # Options the flow would refuse (edited by hand, an older release): no start.
+            raise SettingsError(OPT_SITE_GUARD, f"site fuse guard: {err!r}") from err
         self.model = GuardModel(self.config, started_at=time.monotonic())
         self.last: GuardResult | None = None
         self._unsubscribe: list[CALLBACK_TYPE] = []

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -445,6 +446,33 @@ async def test_own_draw_from_the_power_without_a_current_sensor(
     assert diagnostics["mode"] == "normal"
     assert diagnostics["options"] == guard_options()
     assert diagnostics["limits"] == {"1": 6.0}  # up only after the increase interval
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"safety_margin": 30.0},
+        {"fuse_current": None},
+        {"grid_current_l1": None, "grid_current_l2": None, "grid_current_l3": None},
+    ],
+)
+async def test_broken_guard_options_refuse_to_start(
+    hass: HomeAssistant, csms: TestCsms, broken: dict[str, Any]
+) -> None:
+    """Options the flow would refuse (edited by hand): the entry does not start unguarded."""
+    options = {k: v for k, v in {**guard_options(), **broken}.items() if v is not None}
+    entry = entry_for(csms)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="CP1",
+        unique_id=entry.unique_id,
+        data=dict(entry.data),
+        options={**entry.options, "site_guard": options},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "site fuse guard" in str(entry.reason)
 
 
 # -- options flow -------------------------------------------------------------------------------
