@@ -112,6 +112,7 @@ from .engine import (
     LocalPeriod,
     ResetKind,
     SecurityProfile,
+    SettingsError,
     UnlockOutcome,
 )
 from .firmware_device import HEARTBEAT_SUFFIX
@@ -342,7 +343,11 @@ class OcppCpBridge:
     async def async_start(self) -> None:
         if (options := guard_options(self.entry.options)) is not None:
             # The site fuse guard: its fallback is in force before a restored session resumes.
-            self.site_guard = SiteGuard(self, options)
+            try:
+                self.site_guard = SiteGuard(self, options)
+            except SettingsError:
+                await self.engine.stop()  # built, never started: its journal thread goes too
+                raise
             self.site_guard.prime()
         await self.engine.start()
         self._watch_mapping()
