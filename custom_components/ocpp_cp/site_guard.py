@@ -265,9 +265,13 @@ class SiteGuard:
         return own, 1
 
     @callback
-    def evaluate(self, _now: Any = None) -> None:
-        """Decide the limits now and hand them to the engine."""
+    def _on_timer(self, _now: Any) -> None:
         self._timer = None
+        self.evaluate()
+
+    @callback
+    def evaluate(self) -> None:
+        """Decide the limits now and hand them to the engine."""
         engine = self.bridge.engine
         connectors = sorted(cid for cid in engine.connectors if cid > 0)
         active = [cid for cid in connectors if engine.connectors[cid].transaction is not None]
@@ -290,7 +294,7 @@ class SiteGuard:
         self._cancel_timer()
         if result.next_check is not None:
             self._timer = async_call_later(
-                self.hass, max(0.0, result.next_check - now), self.evaluate
+                self.hass, max(0.0, result.next_check - now), self._on_timer
             )
         shown = (self.headroom, result.budget_a, result.mode)
         if shown != self._shown:
