@@ -3,7 +3,7 @@
 The arithmetic lives in ``site_guard_model`` (pure, tested with a fake clock); this adapter
 reads the grid sensors when they change or report (no polling), adds the charger's own draw
 from the engine's readings, and gives every connector its share with
-``ChargePointEngine.set_site_guard_limit`` (source ``site_guard``; the lowest limit wins). A
+``ChargePointEngine.set_site_guard_limits`` (source ``site_guard``; the lowest limit wins). A
 timer wakes it only for what no reading announces: a reading turning stale, an increase
 falling due, the reaction time of a fuse overload running out.
 
@@ -287,8 +287,7 @@ class SiteGuard:
             now, active, [cid for cid in connectors if cid not in active], minimums
         )
         self.last = result
-        for cid, amps in result.limits.items():
-            engine.set_site_guard_limit(cid, amps)
+        engine.set_site_guard_limits(dict(result.limits))
         if result.exceeded is not None:
             self._report(result)
         self._cancel_timer()

@@ -138,7 +138,7 @@ async def test_engine_writes_the_guard_limit_pauses_at_0_and_reports_it_to_the_c
         ("limit", (1, ChargingLimit(amps=32.0))),
         ("permitted", (1, True)),
     ]
-    engine.set_site_guard_limit(1, 11.0)
+    engine.set_site_guard_limits({1: 11.0})
     await asyncio.sleep(0.05)
     assert hardware.calls[-1] == ("limit", (1, ChargingLimit(amps=11.0)))
     assert engine.limit_in_force(1).source == GUARD
@@ -146,15 +146,40 @@ async def test_engine_writes_the_guard_limit_pauses_at_0_and_reports_it_to_the_c
     assert answer.charging_schedule["charging_schedule_period"] == [
         {"start_period": 0, "limit": 11.0, "number_phases": 1}
     ]
-    engine.set_site_guard_limit(1, 0.0)
+    engine.set_site_guard_limits({1: 0.0})
     await csms.wait_for("StatusNotification", lambda p: p["status"] == "SuspendedEVSE")
     assert hardware.calls[-1] == ("permitted", (1, False))
     assert engine.connectors[1].transaction is not None  # paused, not stopped
-    engine.set_site_guard_limit(1, None)
+    engine.set_site_guard_limits({1: None})
     await asyncio.sleep(0.05)
     assert hardware.calls[-2:] == [
         ("limit", (1, ChargingLimit(amps=32.0))),
         ("permitted", (1, True)),
     ]
     with pytest.raises(ValueError, match="no connector 5"):
-        engine.set_site_guard_limit(5, 6.0)
+        engine.set_site_guard_limits({5: 6.0})
+
+
+async def test_several_guard_limits_at_once_lowered_ones_first(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """The guard moves headroom from connector 2 to connector 1: connector 2 is told first,
+    so the two never draw more than the guard allows together."""
+    hardware = RecordingHardware()
+    engine = await accepted_engine(csms, make_engine, hardware=hardware, number_of_connectors=2)
+    engine.set_site_guard_limits({1: 8.0, 2: 12.0})
+    for connector_id in (1, 2):
+        engine.set_plugged(connector_id, True)
+        assert await engine.start_transaction(connector_id, "TAG") == "started"
+    await asyncio.sleep(0.1)
+    before = len(hardware.calls)
+    engine.set_site_guard_limits({1: 12.0, 2: 8.0})
+    await asyncio.sleep(0.05)
+    assert hardware.calls[before:] == [
+        ("limit", (2, ChargingLimit(amps=8.0))),
+        ("limit", (1, ChargingLimit(amps=12.0))),
+    ]
+    with pytest.raises(ValueError, match="no connector 3"):
+        engine.set_site_guard_limits({1: 6.0, 3: 6.0})
+    await asyncio.sleep(0.05)
+    assert hardware.calls[-1] == ("limit", (1, ChargingLimit(amps=6.0)))  # it went out

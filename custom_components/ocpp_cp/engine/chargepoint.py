@@ -545,11 +545,11 @@ class ChargePointEngine:
             raise ValueError(f"no connector {connector_id}")
         return status
 
-    def set_site_guard_limit(self, connector_id: int, amps: float | None) -> None:
-        """The site fuse guard's limit of a connector (None = none): one more limit, the
-        lowest wins; below the hardware minimum (or 0) it pauses as SuspendedEVSE. Not
-        journalled: the guard sets it again after a restart. ValueError for a bad value."""
-        self.services.limits.set_site_guard(connector_id, amps)
+    def set_site_guard_limits(self, limits: dict[int, float | None]) -> None:
+        """The site fuse guard's limit per connector (None = none): one more limit, the lowest
+        wins, 0 pauses (SuspendedEVSE); lowered ones are told first. Not journalled: the guard
+        sets them again after a restart. ValueError for a bad one."""
+        self.services.limits.set_site_guard(limits)
 
     def local_limit_amps(self, connector_id: int) -> float | None:
         """The local limit set with ``set_local_limit`` in force now (None = none)."""

@@ -233,10 +233,17 @@ class LimitService:
             connector.hardware_min_amps = amps
             self.changed()
 
-    def set_site_guard(self, connector_id: int, amps: float | None) -> None:
-        """The site fuse guard's limit (None = none); in memory only, see ChargingProfiles."""
-        if self.profiles.set_guard(self.ctx.connector(connector_id).connector_id, amps):
-            self.changed()
+    def set_site_guard(self, limits: dict[int, float | None]) -> None:
+        """The site fuse guard's limits (None = none), applied together (lowered first); in
+        memory only, see ChargingProfiles. ValueError for a bad one (those before it hold)."""
+        changed = False
+        try:
+            for connector_id, amps in limits.items():
+                connector = self.ctx.connector(connector_id)
+                changed = self.profiles.set_guard(connector.connector_id, amps) or changed
+        finally:
+            if changed:
+                self.changed()
 
     def _local_targets(self, connector_id: int) -> list[int]:
         if connector_id == 0:
