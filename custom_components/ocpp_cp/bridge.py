@@ -120,11 +120,13 @@ from .engine import (
     LocalPeriod,
     ResetKind,
     SecurityProfile,
+    SettingsError,
     UnlockOutcome,
 )
 from .engine.transfer import safe_location
 from .firmware_device import HEARTBEAT_SUFFIX
 from .firmware_install import FirmwareInstallWait
+from .site_guard import SiteGuard, guard_options
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -349,6 +351,7 @@ class OcppCpBridge:
         # Seam for the companion firmware's OTA update: when set, installing a firmware is this
         # call (path, sha256) -> installed, instead of the event for automations.
         self.companion_installer: Callable[[str, str], Awaitable[bool]] | None = None
+        self.site_guard: SiteGuard | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -361,12 +364,22 @@ class OcppCpBridge:
         return str(self.entry.options.get(OPT_DEFAULT_ID_TAG) or DEFAULT_ID_TAG)
 
     async def async_start(self) -> None:
+        if (options := guard_options(self.entry.options)) is not None:
+            # The site fuse guard: its fallback is in force before a restored session resumes.
+            try:
+                self.site_guard = SiteGuard(self, options)
+            except SettingsError:
+                await self.engine.stop()  # built, never started: its journal thread goes too
+                raise
+            self.site_guard.prime()
         await self.engine.start()
         self._watch_mapping()
         self._certificate_checks = async_track_time_interval(
             self.hass, self._check_certificates, CHECK_INTERVAL, name=f"{DOMAIN} certificates"
         )
         self._check_certificates()
+        if self.site_guard is not None:
+            self.site_guard.start()
 
     def _watch_mapping(self) -> None:
         watched = [
@@ -392,7 +405,11 @@ class OcppCpBridge:
     def apply_options(self) -> None:
         """The options (mapping, pinned intervals, behaviour) changed: apply them to the
         running charge point; its OCPP session and transactions go on. ValueError when the
-        change needs a new engine (the caller reloads)."""
+        change needs a new engine (the caller reloads), or switches the site guard (and its
+        sensor) on or off."""
+        guard = guard_options(self.entry.options)
+        if (self.site_guard is None) != (guard is None):
+            raise ValueError("the site guard was switched on or off")
         self.engine.update_settings(settings_from_entry(self.entry, frozenset()))
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
@@ -402,6 +419,10 @@ class OcppCpBridge:
             int(k): dict(v) for k, v in self.entry.options.get(CONF_MAPPING, {}).items()
         }
         self._watch_mapping()
+        if self.site_guard is not None and guard is not None and self.site_guard.options != guard:
+            self.site_guard.stop()  # new settings: from the fallback again
+            self.site_guard = SiteGuard(self, guard)
+            self.site_guard.start()
         self._notify()
 
     @callback
@@ -419,6 +440,8 @@ class OcppCpBridge:
         if self._certificate_checks is not None:
             self._certificate_checks()
             self._certificate_checks = None
+        if self.site_guard is not None:
+            self.site_guard.stop()
         self._stop_firmware_heartbeat()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -492,6 +515,8 @@ class OcppCpBridge:
     def _notify(self) -> None:
         for update in list(self._listeners):
             update()
+
+    notify_entities = _notify
 
     # -- HA -> engine -----------------------------------------------------------------------
 
@@ -736,6 +761,8 @@ class OcppCpBridge:
                 },
             )
         elif kind == "transaction":
+            if self.site_guard is not None:
+                self.site_guard.evaluate()  # the headroom is shared anew
             connector_id = data["connector_id"]
             if data.get("change") == "stopped" and "meter_start" in data:
                 self.last_session_wh[connector_id] = max(
@@ -904,5 +931,6 @@ class OcppCpBridge:
                 for c in engine.connectors.values()
             },
             "charging_profiles": engine.profiles.to_dict(),
+            **({"site_guard": self.site_guard.diagnostics()} if self.site_guard else {}),
             "frames": list(self.frames),
         }

@@ -63,6 +63,18 @@ from .const import (
     DEFAULT_PHASES,
     DEFAULT_VENDOR,
     DOMAIN,
+    GUARD_ENABLED,
+    GUARD_FALLBACK,
+    GUARD_FUSE,
+    GUARD_GRID_L1,
+    GUARD_GRID_L2,
+    GUARD_GRID_L3,
+    GUARD_GRID_POWER,
+    GUARD_GRID_VOLTAGE,
+    GUARD_INCREASE_INTERVAL,
+    GUARD_MARGIN,
+    GUARD_REACTION,
+    GUARD_STALE,
     MAP_CHARGE_SWITCH,
     MAP_CHARGE_SWITCH_INVERTED,
     MAP_CURRENT,
@@ -94,6 +106,7 @@ from .const import (
     OPT_FREEZE_CURRENT_OFFERED,
     OPT_HEARTBEAT_INTERVAL,
     OPT_METER_INTERVAL,
+    OPT_SITE_GUARD,
 )
 from .engine import (
     ConnectErrorKind,
@@ -111,6 +124,15 @@ from .firmware_device import (
     async_firmware_devices,
     async_resolve,
     async_topic_for_switch,
+)
+from .site_guard import (
+    PROBLEM_CURRENTS_AND_POWER,
+    PROBLEM_FALLBACK,
+    PROBLEM_MARGIN,
+    PROBLEM_NO_SENSOR,
+    PROBLEM_SAME_SENSOR,
+    guard_from_input,
+    guard_suggestions,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -422,6 +444,46 @@ def mapping_suggestions(mapping: Mapping[str, Any]) -> dict[str, Any]:
     if MAP_PHASES in values:
         values[MAP_PHASES] = str(values[MAP_PHASES])
     return values
+
+
+# -- site fuse guard ------------------------------------------------------------------------------
+
+# What guard_from_input finds wrong -> (form field, translation key).
+SITE_GUARD_ERRORS: dict[str, tuple[str, str]] = {
+    PROBLEM_NO_SENSOR: ("base", "guard_no_grid_sensor"),
+    PROBLEM_CURRENTS_AND_POWER: ("base", "guard_currents_or_power"),
+    PROBLEM_SAME_SENSOR: ("base", "guard_same_sensor"),
+    PROBLEM_MARGIN: (GUARD_MARGIN, "guard_margin_too_large"),
+    PROBLEM_FALLBACK: (GUARD_FALLBACK, "guard_fallback_above_fuse"),
+}
+
+
+def _box(low: float, high: float, unit: str, step: float = 1) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=step, mode=NumberSelectorMode.BOX, unit_of_measurement=unit
+        )
+    )
+
+
+def site_guard_schema() -> vol.Schema:
+    """The site fuse guard form (logic and defaults in site_guard.py)."""
+    schema: dict[vol.Marker, Any] = {vol.Required(GUARD_ENABLED): BooleanSelector()}
+    for key in (GUARD_GRID_L1, GUARD_GRID_L2, GUARD_GRID_L3):
+        schema[vol.Optional(key)] = _entity("sensor", "current")
+    schema[vol.Optional(GUARD_GRID_POWER)] = _entity("sensor", "power")
+    schema.update(
+        {
+            vol.Required(GUARD_GRID_VOLTAGE): _box(50, 500, "V"),
+            vol.Required(GUARD_FUSE): _box(6, 1000, "A"),
+            vol.Required(GUARD_MARGIN): _box(0, 100, "A", 0.5),
+            vol.Required(GUARD_REACTION): _box(0.5, 60, "s", 0.5),
+            vol.Required(GUARD_INCREASE_INTERVAL): _box(1, 3600, "s"),
+            vol.Required(GUARD_FALLBACK): _box(0, 1000, "A"),
+            vol.Required(GUARD_STALE): _box(2, 3600, "s"),
+        }
+    )
+    return vol.Schema(schema)
 
 
 # -- firmware device ------------------------------------------------------------------------------
@@ -800,7 +862,9 @@ class OcppCpOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to edit."""
-        return self.async_show_menu(step_id="init", menu_options=["mapping", "behaviour"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["mapping", "behaviour", "site_guard"]
+        )
 
     async def async_step_connector(
         self, user_input: dict[str, Any] | None = None
@@ -931,5 +995,28 @@ class OcppCpOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="behaviour",
             data_schema=self.add_suggested_values_to_schema(schema, suggestions),
+            errors=errors,
+        )
+
+    async def async_step_site_guard(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Edit the site fuse guard: grid sensors, fuse rating and how fast it reacts."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            guard, problems = guard_from_input(user_input)
+            for problem in problems:
+                field, key = SITE_GUARD_ERRORS[problem]
+                errors[field] = key
+            if not errors:
+                return self.async_create_entry(
+                    data={**self.config_entry.options, OPT_SITE_GUARD: guard}
+                )
+        return self.async_show_form(
+            step_id="site_guard",
+            data_schema=self.add_suggested_values_to_schema(
+                site_guard_schema(),
+                user_input or guard_suggestions(self.config_entry.options.get(OPT_SITE_GUARD)),
+            ),
             errors=errors,
         )

@@ -86,3 +86,20 @@ OCPP_STATUSES: Final = (
 
 # Event fired on every CSMS request that concerns the hardware; data["kind"] says which.
 EVENT_CSMS_REQUEST: Final = f"{DOMAIN}_csms_request"
+
+# Site fuse guard (config entry options): options[OPT_SITE_GUARD] = {GUARD_*: value} or absent
+OPT_SITE_GUARD: Final = "site_guard"
+GUARD_ENABLED: Final = "enabled"
+GUARD_GRID_L1: Final = "grid_current_l1"  # sensor, A
+GUARD_GRID_L2: Final = "grid_current_l2"
+GUARD_GRID_L3: Final = "grid_current_l3"
+GUARD_GRID_POWER: Final = "grid_power"  # sensor, W (instead of the currents)
+GUARD_GRID_VOLTAGE: Final = "grid_voltage"  # V, to turn the grid power into amps
+GUARD_FUSE: Final = "fuse_current"  # A
+GUARD_MARGIN: Final = "safety_margin"  # A
+GUARD_REACTION: Final = "reaction_time"  # s
+GUARD_INCREASE_INTERVAL: Final = "increase_interval"  # s
+GUARD_FALLBACK: Final = "fallback_current"  # A
+GUARD_STALE: Final = "stale_timeout"  # s
+# Fired when the grid current stayed above the fuse rating for longer than the reaction time.
+EVENT_SITE_FUSE_EXCEEDED: Final = f"{DOMAIN}_site_fuse_exceeded"

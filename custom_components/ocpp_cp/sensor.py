@@ -15,10 +15,11 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEnergy, UnitOfTime
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .bridge import OcppCpBridge, OcppCpConfigEntry
-from .const import OCPP_STATUSES
+from .const import DOMAIN, OCPP_STATUSES
 from .engine import ConnectErrorKind, ConnectionState
 from .entity import OcppCpEntity
 
@@ -40,7 +41,14 @@ class OcppCpSensorDescription(SensorEntityDescription):
     restore_fn: Callable[[OcppCpBridge, int, float], object] | None = None
 
 
-LIMIT_SOURCES = ["charge_point_max", "tx_profile", "tx_default_profile", "local", "hardware"]
+LIMIT_SOURCES = [
+    "charge_point_max",
+    "tx_profile",
+    "tx_default_profile",
+    "local",
+    "site_guard",
+    "hardware",
+]
 
 
 def _limit_source_attributes(bridge: OcppCpBridge, connector_id: int) -> dict[str, Any]:
@@ -108,6 +116,20 @@ CHARGE_POINT_SENSORS: tuple[OcppCpSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_heartbeat,
+    ),
+)
+
+# Only with the site fuse guard switched on in the options.
+SITE_GUARD_SENSORS: tuple[OcppCpSensorDescription, ...] = (
+    OcppCpSensorDescription(
+        key="site_headroom",
+        translation_key="site_headroom",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bridge, _: bridge.site_guard.headroom if bridge.site_guard else None,
     ),
 )
 
@@ -218,6 +240,14 @@ async def async_setup_entry(
     entities: list[OcppCpSensor] = [
         OcppCpSensor(bridge, description) for description in CHARGE_POINT_SENSORS
     ]
+    if bridge.site_guard is not None:
+        entities.extend(OcppCpSensor(bridge, description) for description in SITE_GUARD_SENSORS)
+    else:  # the guard was switched off: its sensor goes rather than stay "unavailable"
+        registry = er.async_get(hass)
+        for description in SITE_GUARD_SENSORS:
+            unique_id = f"{entry.entry_id}_{description.key}"
+            if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
+                registry.async_remove(entity_id)
     for connector_id in range(1, bridge.engine.settings.number_of_connectors + 1):
         entities.extend(
             OcppCpSensor(bridge, description, connector_id) for description in CONNECTOR_SENSORS

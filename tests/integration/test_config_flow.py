@@ -603,7 +603,7 @@ async def test_options_mapping_single_connector(hass: HomeAssistant) -> None:
     )
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["mapping", "behaviour"]
+    assert result["menu_options"] == ["mapping", "behaviour", "site_guard"]
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "mapping"}
@@ -975,8 +975,15 @@ def test_translations_cover_the_flows() -> None:
         "reconfigure",
         "reauth_confirm",
     }
-    assert set(options["step"]) == {"init", "connector", "firmware", "mapping", "behaviour"}
-    assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour"}
+    assert set(options["step"]) == {
+        "init",
+        "connector",
+        "firmware",
+        "mapping",
+        "behaviour",
+        "site_guard",
+    }
+    assert set(options["step"]["init"]["menu_options"]) == {"mapping", "behaviour", "site_guard"}
     assert set(en["selector"]["security_profile"]["options"]) == {"0", "1", "2", "3"}
     assert set(en["selector"]["phases"]["options"]) == {"1", "3"}
 

@@ -609,6 +609,12 @@ class ChargePointEngine:
             raise ValueError(f"no connector {connector_id}")
         return status
 
+    def set_site_guard_limits(self, limits: dict[int, float | None]) -> None:
+        """The site fuse guard's limit per connector (None = none): one more limit, the lowest
+        wins, 0 pauses (SuspendedEVSE); lowered ones are told first. Not journalled: the guard
+        sets them again after a restart. ValueError for a bad one."""
+        self.services.limits.set_site_guard(limits)
+
     def local_limit_amps(self, connector_id: int) -> float | None:
         """The local limit set with ``set_local_limit`` in force now (None = none)."""
         now = self.ctx.now()

@@ -29,8 +29,10 @@ Semantics (OCPP 1.6 section 3.13, with the choices the specification leaves open
 * A purpose gives a limit at t from the highest stack level among its profiles that is valid
   at t (validFrom <= t < validTo) and has a period in force at t. Where the top level has a gap
   (before its start, after its duration, outside its validity) the next level down fills it.
+* The site fuse guard (``guard``: connector -> amps, set by the HA layer from a grid meter) is
+  one more own limit of its connector, constant in time: min(..., guard, hardware max).
 * The reported source is the one that decided the minimum; ties go to, in order:
-  charge_point_max, tx_profile, tx_default_profile, local, hardware.
+  charge_point_max, tx_profile, tx_default_profile, local, site_guard, hardware.
 * TxProfiles only count while a transaction is given and, when both ids are known, only for
   that transaction's id.
 * Absolute profiles run from startSchedule (the receive time when it was absent). Relative
@@ -58,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from operator import itemgetter
 from typing import Any, Final
@@ -86,6 +88,7 @@ SOURCE_CHARGE_POINT_MAX: Final = "charge_point_max"
 SOURCE_TX_PROFILE: Final = "tx_profile"
 SOURCE_TX_DEFAULT_PROFILE: Final = "tx_default_profile"
 SOURCE_LOCAL: Final = "local"
+SOURCE_SITE_GUARD: Final = "site_guard"
 SOURCE_HARDWARE: Final = "hardware"
 
 NEXT_CHANGE_HORIZON: Final = timedelta(days=8)
@@ -139,7 +142,7 @@ class Electrical:
 class LimitSource:
     """What decided a limit."""
 
-    kind: str  # "charge_point_max" | "tx_profile" | "tx_default_profile" | "local" | "hardware"
+    kind: str  # one of the SOURCE_* names above
     profile_id: int | None = None
     stack_level: int | None = None
     connector_id: int | None = None  # of the profile (TxDefault on 0 vs on the connector)
@@ -168,6 +171,7 @@ class LimitInForce:
 
 _LOCAL_SOURCE: Final = LimitSource(SOURCE_LOCAL)
 _HARDWARE_SOURCE: Final = LimitSource(SOURCE_HARDWARE)
+_SITE_GUARD_SOURCE: Final = LimitSource(SOURCE_SITE_GUARD)
 
 # Layers of the sweep; the tie-break order of sources is the order of these numbers.
 _LAYER_CHARGE_POINT_MAX: Final = 0
@@ -181,7 +185,8 @@ _PRIORITY_CHARGE_POINT_MAX: Final = 0
 _PRIORITY_TX_PROFILE: Final = 1
 _PRIORITY_TX_DEFAULT: Final = 2
 _PRIORITY_LOCAL: Final = 3
-_PRIORITY_HARDWARE: Final = 4
+_PRIORITY_SITE_GUARD: Final = 4
+_PRIORITY_HARDWARE: Final = 5
 # What a sweep includes: everything, all but ChargePointMax (the own limit), or only it.
 _PART_ALL: Final = 0
 _PART_OWN: Final = 1
@@ -276,6 +281,7 @@ class LimitCalculator:
     local: Mapping[int, Sequence[LocalPeriod]]  # connector -> local schedule, by start
     electrical: Electrical
     tz: tzinfo  # wall-clock time zone of Recurring profiles
+    guard: Mapping[int, float] = field(default_factory=dict)  # site fuse guard, A per connector
 
     def limit_at(
         self,
@@ -505,6 +511,9 @@ class LimitCalculator:
         active: list[dict[int, _Limit]] = [{} for _ in range(_LAYER_COUNT)]
         cp_max, tx, tx_default_c, tx_default_0, local = active
         hardware_limit: _Limit = (hardware, None, _HARDWARE_SOURCE, _PRIORITY_HARDWARE)
+        guard = self.guard.get(connector_id) if part != _PART_POOL else None
+        if guard is not None and guard <= hardware:  # the guard wins a tie with the hardware
+            hardware_limit = (guard, None, _SITE_GUARD_SOURCE, _PRIORITY_SITE_GUARD)
         segments: list[_Segment] = []
         index, count = 0, len(events)
         while index < count:

@@ -77,6 +77,9 @@ class ChargingProfiles:
         self.tz = tz
         self._profiles: list[ChargingProfile] = []
         self._local: dict[int, tuple[LocalPeriod, ...]] = {}
+        # The site fuse guard's limit per connector (A); not persisted: the HA layer sets it
+        # again at start (its fallback current until a fresh grid reading).
+        self._guard: dict[int, float] = {}
 
     # -- the store ---------------------------------------------------------------------------
 
@@ -190,6 +193,24 @@ class ChargingProfiles:
 
     def local(self, connector_id: int) -> tuple[LocalPeriod, ...]:
         return self._local.get(connector_id, ())
+
+    def set_guard(self, connector_id: int, amps: float | None) -> bool:
+        """The site fuse guard's limit of a connector > 0 (None = none); True if it changed."""
+        self._check_connector(connector_id)
+        if connector_id == 0:
+            raise ValueError("the site guard limits a connector, not connector 0")
+        if amps is not None and not (math.isfinite(amps) and amps >= 0):
+            raise ValueError("a site guard limit must be a finite number >= 0")
+        if self._guard.get(connector_id) == amps:
+            return False
+        if amps is None:
+            del self._guard[connector_id]
+        else:
+            self._guard[connector_id] = float(amps)
+        return True
+
+    def guard(self, connector_id: int) -> float | None:
+        return self._guard.get(connector_id)
 
     def prune(self, now: datetime) -> bool:
         """Forget what can never apply again; True if anything was dropped."""
@@ -329,4 +350,4 @@ class ChargingProfiles:
             raise ValueError(f"there is no connector {connector_id}")
 
     def _calculator(self) -> LimitCalculator:
-        return LimitCalculator(self._profiles, self._local, self.electrical, self.tz)
+        return LimitCalculator(self._profiles, self._local, self.electrical, self.tz, self._guard)

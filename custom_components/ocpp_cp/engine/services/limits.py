@@ -233,6 +233,18 @@ class LimitService:
             connector.hardware_min_amps = amps
             self.changed()
 
+    def set_site_guard(self, limits: dict[int, float | None]) -> None:
+        """The site fuse guard's limits (None = none), applied together (lowered first); in
+        memory only, see ChargingProfiles. ValueError for a bad one (those before it hold)."""
+        changed = False
+        try:
+            for connector_id, amps in limits.items():
+                connector = self.ctx.connector(connector_id)
+                changed = self.profiles.set_guard(connector.connector_id, amps) or changed
+        finally:
+            if changed:
+                self.changed()
+
     def _local_targets(self, connector_id: int) -> list[int]:
         if connector_id == 0:
             return [c for c in self.ctx.connectors if c > 0]
