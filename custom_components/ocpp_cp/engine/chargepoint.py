@@ -40,10 +40,12 @@ from .services.connectors import DOCUMENT_AVAILABILITY, ConnectorService
 from .services.context import EngineContext, EngineListener
 from .services.delivery import TransactionDelivery
 from .services.limits import LimitService
+from .services.logs import LogService
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
+from .services.security_events import SecurityEventService, SecurityLogEntry, checked_event
 from .services.transactions import TransactionService
 from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .smart_charging import ChargingProfiles
@@ -168,7 +170,7 @@ class ChargePointEngine:
             settings.charge_point_id,
             call_timeout=settings.call_timeout,
             spawn=ctx.spawn,
-            frame_listener=self._on_frame if listener else None,
+            frame_listener=self._on_frame,
         )
         ctx.wire = self.wire
         profiles = ChargingProfiles(
@@ -195,6 +197,9 @@ class ChargePointEngine:
         configuration = ConfigurationService(ctx, storage)
         configuration.on_security_changed = self._security_changed
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
+        security = SecurityEventService(ctx)
+        logs = LogService(ctx, security)
+        self.wire.on_invalid = lambda why: ctx.security_event("InvalidMessages", why)
         self.services = Services(
             ctx,
             connection,
@@ -208,6 +213,8 @@ class ChargePointEngine:
             limits,
             remote,
             reservations,
+            security,
+            logs,
         )
         self.wire.handlers = {
             action: handler
@@ -247,6 +254,7 @@ class ChargePointEngine:
                 s.connectors.apply_scheduled(connector)
         await s.reservations.restore()
         await s.limits.restore()
+        s.security.start()  # StartupOfTheDevice, and the sender of the queued ones
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
         self._limit_task = asyncio.create_task(s.limits.loop(), name="ocpp_cp limits")
 
@@ -314,7 +322,9 @@ class ChargePointEngine:
         self.services.connection.set_state(state, error, **kw)
 
     def _on_frame(self, direction: str, text: str) -> None:
-        self.ctx.emit("frame", direction=direction, frame=redact(text))
+        self.services.logs.record_frame(direction, text)
+        if self.ctx.listener is not None:
+            self.ctx.emit("frame", direction=direction, frame=redact(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""
@@ -422,6 +432,20 @@ class ChargePointEngine:
 
     def now_stamp(self) -> str:
         return self.ctx.now_stamp()
+
+    # -- security log -----------------------------------------------------------------------
+
+    async def raise_security_event(
+        self, kind: str, tech_info: str | None = None
+    ) -> SecurityLogEntry | None:
+        """A security event, durable in the security log (and queued as
+        SecurityEventNotification if critical) when this returns it; None if storage failed.
+        ValueError for a type the schema cannot carry."""
+        return await self.services.security.record(*checked_event(kind, tech_info))
+
+    async def security_log(self, limit: int | None = None) -> list[SecurityLogEntry]:
+        """The newest ``limit`` entries of the security log, oldest first."""
+        return await self.services.security.entries(limit)
 
     # -- inputs -----------------------------------------------------------------------------
 

@@ -116,6 +116,11 @@ class ConnectionService:
             try:
                 websocket = await open_connection(self.settings, self.ssl_context)
             except ConnectError as err:
+                if (
+                    err.kind == ConnectErrorKind.UNAUTHORIZED
+                    and self.last_error_kind != ConnectErrorKind.UNAUTHORIZED
+                ):  # once per refusal, not once per redial
+                    self.ctx.security_event("FailedToAuthenticateAtCentralSystem", str(err))
                 self.last_error_kind = err.kind
                 self.set_state(ConnectionState.DISCONNECTED, str(err))
                 self._log_unavailable(str(err))

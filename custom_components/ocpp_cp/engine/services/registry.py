@@ -12,9 +12,11 @@ from .connectors import ConnectorService
 from .context import EngineContext
 from .delivery import TransactionDelivery
 from .limits import LimitService
+from .logs import LogService
 from .metering import MeteringService
 from .remote import RemoteService
 from .reservations import ReservationService
+from .security_events import SecurityEventService
 from .transactions import TransactionService
 
 
@@ -32,3 +34,5 @@ class Services:
     limits: LimitService
     remote: RemoteService
     reservations: ReservationService
+    security: SecurityEventService
+    logs: LogService

@@ -10,9 +10,9 @@ from functools import partial
 
 from ...services.registry import Services
 from ..rpc import Handler
-from . import core, local_auth, remote_trigger, reservation, smart_charging
+from . import core, local_auth, remote_trigger, reservation, security_log, smart_charging
 
-MODULES = (core, local_auth, remote_trigger, reservation, smart_charging)
+MODULES = (core, local_auth, remote_trigger, reservation, security_log, smart_charging)
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:
