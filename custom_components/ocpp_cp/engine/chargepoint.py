@@ -28,7 +28,7 @@ from .connector import Connector
 from .hardware import ChargerHardware, EvState
 from .journal import Journal, JournalError
 from .meter import MeterReadings
-from .ocpp16.frames import CP_TO_CSMS_ACTIONS, redact
+from .ocpp16.frames import CP_TO_CSMS_ACTIONS
 from .ocpp16.handlers import build_handlers
 from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
@@ -40,7 +40,7 @@ from .services.connectors import DOCUMENT_AVAILABILITY, ConnectorService
 from .services.context import EngineContext, EngineListener
 from .services.delivery import TransactionDelivery
 from .services.limits import LimitService
-from .services.logs import LogService
+from .services.logs import LogService, scrub
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
@@ -324,7 +324,7 @@ class ChargePointEngine:
     def _on_frame(self, direction: str, text: str) -> None:
         self.services.logs.record_frame(direction, text)
         if self.ctx.listener is not None:
-            self.ctx.emit("frame", direction=direction, frame=redact(text))
+            self.ctx.emit("frame", direction=direction, frame=scrub(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

@@ -51,8 +51,15 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def scrub(text: str) -> str:
-    """A line as it may leave the charge point: no key, no password, no Basic credential."""
-    return _BASIC.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", redact(text)))
+    """A frame or line as it may be shown or leave the charge point: no AuthorizationKey, no
+    password in a URL (GetLog, GetDiagnostics, UpdateFirmware locations), no Basic
+    credential. Cheap for the usual frame, which has none of them."""
+    text = redact(text)
+    if "@" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+    if "Basic" in text:
+        text = _BASIC.sub(r"\1***", text)
+    return text
 
 
 class RecentLogHandler(logging.Handler):
@@ -143,7 +150,7 @@ class LogService:
             request_id=payload["requestId"],
             log_type=log_type,
             location=location,
-            filename=f"{name}-{kind}-{stamp}.log",
+            filename=f"{name}-{kind}-{stamp}-{payload['requestId']}.log",
             oldest=None if oldest is None else oldest.timestamp(),
             latest=None if latest is None else latest.timestamp(),
             retries=max(0, payload.get("retries", DEFAULT_RETRIES)),
