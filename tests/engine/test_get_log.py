@@ -170,8 +170,8 @@ async def test_security_log_to_ftp(
     ftp: FtpServer,
     events: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    await engine.raise_security_event("InvalidFirmwareSignature", "bad signature on 2.0")
-    await engine.raise_security_event("TamperDetectionActivated")
+    await engine.services.security.record("InvalidFirmwareSignature", "bad signature on 2.0")
+    await engine.services.security.record("TamperDetectionActivated")
     before = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     result = await csms.call(
         call.GetLog(log={"remoteLocation": ftp.url("logs")}, log_type="SecurityLog", request_id=7)
@@ -186,7 +186,7 @@ async def test_security_log_to_ftp(
         ("Uploaded", 7),
     ]
     content = (ftp.root / "logs" / result.filename).read_text()
-    entries = await engine.security_log()
+    entries = await engine.services.security.entries()
     assert [e.type for e in entries] == [
         "StartupOfTheDevice",
         "InvalidFirmwareSignature",
@@ -248,11 +248,11 @@ async def test_diagnostics_log_over_http_put(
 async def test_timestamps_select_the_entries(
     csms: TestCsms, engine: ChargePointEngine, ftp: FtpServer
 ) -> None:
-    await engine.raise_security_event("InvalidTLSVersion", "early")
+    await engine.services.security.record("InvalidTLSVersion", "early")
     await asyncio.sleep(0.05)
     middle = time.time()
     await asyncio.sleep(0.05)
-    await engine.raise_security_event("InvalidTLSCipherSuite", "late")
+    await engine.services.security.record("InvalidTLSCipherSuite", "late")
     names = []
     for request_id, window in (
         (1, {"latestTimestamp": stamp(middle)}),

@@ -56,7 +56,7 @@ async def test_startup_is_logged_and_notified_frame_by_frame(
     # It goes out after the BootNotification was accepted, never before.
     actions = [json.loads(t)[2] for t in csms.raw_in if json.loads(t)[0] == 2]
     assert actions.index("BootNotification") < actions.index(SEN)
-    log = await engine.security_log()
+    log = await engine.services.security.entries()
     assert [(e.type, e.critical) for e in log] == [("StartupOfTheDevice", True)]
     assert log[0].timestamp == frame[3]["timestamp"]
     await until(lambda: any(kind == "security_event_delivered" for kind, _ in events))
@@ -82,14 +82,14 @@ async def test_only_critical_events_are_sent(csms: TestCsms, make_engine: Engine
     await csms.wait_for(SEN, lambda p: p["type"] == "TamperDetectionActivated")
     # The queue is ordered: the non-critical ones before it would have gone out first.
     assert types_sent(csms) == ["StartupOfTheDevice", "TamperDetectionActivated"]
-    log = await engine.security_log()
+    log = await engine.services.security.entries()
     assert [(e.type, e.critical, e.tech_info) for e in log] == [
         ("StartupOfTheDevice", True, "The charge point has started"),
         ("InvalidFirmwareSignature", False, "signature does not verify"),
         ("ReconfigurationOfSecurityParameters", False, "SecurityProfile 1"),
         ("TamperDetectionActivated", True, "lid opened"),
     ]
-    assert [e.type for e in await engine.security_log(2)] == [
+    assert [e.type for e in await engine.services.security.entries(2)] == [
         "ReconfigurationOfSecurityParameters",
         "TamperDetectionActivated",
     ]
@@ -105,9 +105,9 @@ async def test_events_raised_offline_survive_a_restart_in_order(
         await csms.stop()  # nobody listens on that port now
         first = make_engine(url, queue_path=queue)
         await first.start()
-        await first.raise_security_event("FirmwareUpdated", "to 2.0")
-        await first.raise_security_event("TamperDetectionActivated")
-        await first.raise_security_event("InvalidMessages", "garbage")
+        await first.services.security.record("FirmwareUpdated", "to 2.0")
+        await first.services.security.record("TamperDetectionActivated")
+        await first.services.security.record("InvalidMessages", "garbage")
         await first.stop()
 
         csms = await TestCsms.start(port=int(url.rsplit(":", 1)[1].split("/")[0]))
@@ -125,7 +125,7 @@ async def test_events_raised_offline_survive_a_restart_in_order(
         ]
         stamps = [p["timestamp"] for p in sent]
         assert stamps == sorted(stamps)  # the time each happened, not the time it was sent
-        log = await second.security_log()
+        log = await second.services.security.entries()
         assert [e.type for e in log] == [
             "StartupOfTheDevice",
             "FirmwareUpdated",
@@ -142,6 +142,8 @@ async def test_reset_is_logged_and_notified(csms: TestCsms, make_engine: EngineF
     engine = make_engine(csms.url)
     await engine.start()
     await csms.wait_for(SEN)
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+    await asyncio.sleep(0.1)  # nothing of ours in flight when the reset drops the link
     result = await csms.call(call.Reset(type="Hard"))
     assert result.status == "Accepted"
     reset = await csms.wait_for(SEN, lambda p: p["type"] == "ResetOrReboot")
@@ -167,7 +169,7 @@ async def test_refused_credentials_are_logged_once_per_refusal(
     await until(lambda: engine.last_error_kind == ConnectErrorKind.UNAUTHORIZED)
     await asyncio.sleep(0.5)  # several redials at 0.05-0.2 s
     await asyncio.gather(*engine.ctx.persisting)
-    log = await engine.security_log()
+    log = await engine.services.security.entries()
     failures = [e for e in log if e.type == "FailedToAuthenticateAtCentralSystem"]
     assert len(failures) == 1
     assert not failures[0].critical
@@ -187,13 +189,13 @@ async def test_invalid_frames_are_logged_at_most_once_a_second(
     await csms.send_raw('[2,"bad-1","ChangeAvailability",{"connectorId":"one"}]')
     await csms.wait_raw(lambda f: f[0] == 4 and f[1] == "bad-1")
     await asyncio.gather(*engine.ctx.persisting)
-    invalid = [e for e in await engine.security_log() if e.type == "InvalidMessages"]
+    invalid = [e for e in await engine.services.security.entries() if e.type == "InvalidMessages"]
     assert [e.tech_info for e in invalid] == ["malformed frame: frame is not JSON"]
     await asyncio.sleep(security_events.FLOOD_INTERVAL)
     await csms.send_raw('[2,"bad-2","Reset",{"type":"Sideways"}]')
     await csms.wait_raw(lambda f: f[0] == 4 and f[1] == "bad-2")
     await asyncio.gather(*engine.ctx.persisting)
-    invalid = [e for e in await engine.security_log() if e.type == "InvalidMessages"]
+    invalid = [e for e in await engine.services.security.entries() if e.type == "InvalidMessages"]
     assert len(invalid) == 2
     assert invalid[1].tech_info is not None
     assert invalid[1].tech_info.startswith("Reset FormationViolation")
@@ -248,8 +250,8 @@ async def test_the_log_rolls_over(csms: TestCsms, make_engine: EngineFactory) ->
     await csms.wait_for(SEN)
     limit = security_events.LOG_LIMIT
     for n in range(limit + 5):
-        await engine.raise_security_event("InvalidTLSVersion", f"attempt {n}")
-    log = await engine.security_log()
+        await engine.services.security.record("InvalidTLSVersion", f"attempt {n}")
+    log = await engine.services.security.entries()
     assert len(log) == limit
     assert log[0].tech_info == "attempt 5"
     assert log[-1].tech_info == f"attempt {limit + 4}"
@@ -260,9 +262,9 @@ async def test_bad_event_types_are_refused(csms: TestCsms, make_engine: EngineFa
     await engine.start()
     for kind, info in (("", None), ("Not A Type", None), ("X" * 51, None), ("Ok", "i" * 256)):
         try:
-            await engine.raise_security_event(kind, info)
+            await engine.services.security.record(kind, info)
         except ValueError:
             continue
         raise AssertionError(f"{kind!r} {info!r} was accepted")
     await asyncio.gather(*engine.ctx.persisting)
-    assert [e.type for e in await engine.security_log()] == ["StartupOfTheDevice"]
+    assert [e.type for e in await engine.services.security.entries()] == ["StartupOfTheDevice"]

@@ -45,7 +45,7 @@ from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
-from .services.security_events import SecurityEventService, SecurityLogEntry, checked_event
+from .services.security_events import SecurityEventService
 from .services.transactions import TransactionService
 from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
 from .smart_charging import ChargingProfiles
@@ -432,20 +432,6 @@ class ChargePointEngine:
 
     def now_stamp(self) -> str:
         return self.ctx.now_stamp()
-
-    # -- security log -----------------------------------------------------------------------
-
-    async def raise_security_event(
-        self, kind: str, tech_info: str | None = None
-    ) -> SecurityLogEntry | None:
-        """A security event, durable in the security log (and queued as
-        SecurityEventNotification if critical) when this returns it; None if storage failed.
-        ValueError for a type the schema cannot carry."""
-        return await self.services.security.record(*checked_event(kind, tech_info))
-
-    async def security_log(self, limit: int | None = None) -> list[SecurityLogEntry]:
-        """The newest ``limit`` entries of the security log, oldest first."""
-        return await self.services.security.entries(limit)
 
     # -- inputs -----------------------------------------------------------------------------
 

@@ -329,7 +329,7 @@ async def apply_command(
             raise ValueError(f"DataTransfer failed: {err or type(err).__name__}") from None
         return str(answer.get("status"))
     if verb == "security-event":
-        entry = await engine.raise_security_event(args[0], " ".join(args[1:]) or None)
+        entry = await engine.services.security.record(args[0], " ".join(args[1:]) or None)
         if entry is None:
             raise ValueError("the security log could not be written")
         return "critical" if entry.critical else "logged"

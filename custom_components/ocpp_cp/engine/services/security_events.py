@@ -155,9 +155,10 @@ class SecurityEventService:
                 self._suppressed = 0
         self._enqueue(kind, None if tech_info is None else tech_info[:TECH_INFO_MAX])
 
-    async def record(self, kind: str, tech_info: str | None) -> SecurityLogEntry | None:
-        """Log an event and return once it is durable (None when storage failed)."""
-        return await self._enqueue(kind, tech_info)
+    async def record(self, kind: str, tech_info: str | None = None) -> SecurityLogEntry | None:
+        """An event from outside (simulator, HA), durable in the log (and queued if critical)
+        when this returns it; None when storage failed; ValueError for an unusable type."""
+        return await self._enqueue(*checked_event(kind, tech_info))
 
     def _enqueue(self, kind: str, tech_info: str | None) -> asyncio.Task[SecurityLogEntry | None]:
         """Stamped now, written after every event raised before it (a write stop() awaits)."""
