@@ -79,3 +79,5 @@ OCPP_STATUSES: Final = (
 
 # Event fired on every CSMS request that concerns the hardware; data["kind"] says which.
 EVENT_CSMS_REQUEST: Final = f"{DOMAIN}_csms_request"
+# Event fired on every security event of the 1.6 security whitepaper (type, tech_info, critical).
+EVENT_SECURITY_EVENT: Final = f"{DOMAIN}_security_event"
