@@ -36,8 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 
 ACTION = "LogStatusNotification"
 SCHEMES = ("ftp", "ftps", "http", "https")
-FRAMES_KEPT = 500
-FRAME_CHARS = 4096
+FRAMES_KEPT = 300
+FRAME_CHARS = 2048
 LOG_LINES_KEPT = 1000
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
