@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import transfer
+from ..journal import JournalError
 from ..ocpp16.frames import OcppCallError, redact
 from ..ocpp16.rpc import NotConnectedError, Reply
 from ..timestamps import parse_rfc3339
@@ -172,7 +173,13 @@ class LogService:
         upload.task = asyncio.current_task()
         try:
             await self._notify("Uploading", upload.request_id)
-            data = (await self.content(upload)).encode("utf-8")
+            try:
+                data = (await self.content(upload)).encode("utf-8")
+            except JournalError as err:
+                self.ctx.storage_failed(err)
+                upload.finished = True
+                await self._notify("UploadFailure", upload.request_id)
+                return
             for attempt in range(upload.retries + 1):
                 try:
                     await transfer.upload(upload.location, upload.filename, data)
