@@ -134,6 +134,10 @@ async def engine(
     cp = make_engine(csms.url, listener=lambda kind, data: events.append((kind, data)))
     await cp.start()
     await csms.wait_for("SecurityEventNotification")
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
+    # Nothing of the charge point's in flight: the ocpp library's CSMS stops reading when a
+    # link closes (a new AuthorizationKey) while it still answers a CALL of ours.
+    await asyncio.sleep(0.2)
     return cp
 
 
