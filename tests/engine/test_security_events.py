@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp import exceptions as ocpp_errors
 from ocpp.v16 import call
 
@@ -244,17 +245,34 @@ async def test_a_callerror_is_retried_with_the_same_unique_id(
     assert await engine.services.security.queued() == []
 
 
-async def test_the_log_rolls_over(csms: TestCsms, make_engine: EngineFactory) -> None:
+async def test_the_log_rotates_and_says_so(
+    csms: TestCsms, make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(security_events, "LOG_LIMIT", 20)
+    monkeypatch.setattr(security_events, "ROTATE_DROP", 5)
     engine = make_engine(csms.url)
     await engine.start()
     await csms.wait_for(SEN)
-    limit = security_events.LOG_LIMIT
-    for n in range(limit + 5):
-        await engine.services.security.record("InvalidTLSVersion", f"attempt {n}")
-    log = await engine.services.security.entries()
-    assert len(log) == limit
-    assert log[0].tech_info == "attempt 5"
-    assert log[-1].tech_info == f"attempt {limit + 4}"
+    security = engine.services.security
+    for n in range(20):  # 21 rows with StartupOfTheDevice: one rotation
+        await security.record("InvalidTLSVersion", f"attempt {n}")
+    log = await security.entries()
+    assert len(log) == 20 - 5 + 1 + 1
+    assert [e.tech_info for e in log[:2]] == ["attempt 4", "attempt 5"]
+    assert (log[-2].type, log[-2].tech_info) == ("InvalidTLSVersion", "attempt 19")
+    assert (log[-1].type, log[-1].critical) == ("SecurityLogWasCleared", True)
+    assert log[-1].tech_info == "Security log rotated: 5 oldest dropped"
+    assert log[-1].timestamp > log[-2].timestamp
+    cleared = await csms.wait_for(SEN, lambda p: p["type"] == "SecurityLogWasCleared")
+    assert cleared["timestamp"] == log[-1].timestamp
+    for n in range(20, 23):
+        await security.record("InvalidTLSVersion", f"attempt {n}")
+    assert len(await security.entries()) == 20  # full, not over: no second rotation yet
+    assert [e.tech_info for e in await security.entries(2)] == ["attempt 21", "attempt 22"]
+    await security.record("InvalidTLSVersion", "attempt 23")
+    log = await security.entries()
+    assert len(log) == 17
+    assert [e.type for e in log[-2:]] == ["InvalidTLSVersion", "SecurityLogWasCleared"]
 
 
 async def test_bad_event_types_are_refused(csms: TestCsms, make_engine: EngineFactory) -> None:

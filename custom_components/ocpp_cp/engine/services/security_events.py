@@ -59,8 +59,11 @@ KNOWN_TYPES = CRITICAL | {
     "InvalidTLSVersion",
     "InvalidTLSCipherSuite",
 }
-# Rolling log: beyond this many rows the oldest go (about 300 bytes each: under 1 MB).
+# Rotation: beyond LOG_LIMIT rows the oldest ROTATE_DROP go at once (about 300 bytes a row:
+# under 1 MB), and SecurityLogWasCleared says so (libocpp: "rotated with deletion").
 LOG_LIMIT = 2000
+ROTATE_DROP = 500
+CLEARED = "SecurityLogWasCleared"
 TYPE_MAX = 50
 TECH_INFO_MAX = 255
 # A CSMS sending garbage must not turn into a write per frame: one InvalidMessages a second.
@@ -106,6 +109,37 @@ class _Queued:
     unique_id: str
     payload_text: str
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """An event on its way into the log (and, if critical, the outbox)."""
+
+    at: float
+    timestamp: str
+    type: str
+    tech_info: str | None
+
+    def insert(self, db: sqlite3.Connection) -> SecurityLogEntry:
+        critical = self.type in CRITICAL
+        cursor = db.execute(
+            "INSERT INTO security_log (at, timestamp, type, tech_info, critical) "
+            "VALUES (?,?,?,?,?)",
+            (self.at, self.timestamp, self.type, self.tech_info, int(critical)),
+        )
+        if critical:
+            payload: dict[str, Any] = {"type": self.type, "timestamp": self.timestamp}
+            if self.tech_info:
+                payload["techInfo"] = self.tech_info
+            validate(ACTION, payload, response=False, inbound=False)
+            # The text is what goes on the wire, spliced as it is into the frame.
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            db.execute(
+                "INSERT INTO security_outbox (unique_id, payload) VALUES (?,?)",
+                (str(uuid.uuid4()), text),
+            )
+        seq = int(cursor.lastrowid or 0)
+        return SecurityLogEntry(seq, self.at, self.timestamp, self.type, self.tech_info, critical)
 
 
 def _create(db: sqlite3.Connection) -> None:
@@ -161,9 +195,11 @@ class SecurityEventService:
         return await self._enqueue(*checked_event(kind, tech_info))
 
     def _enqueue(self, kind: str, tech_info: str | None) -> asyncio.Task[SecurityLogEntry | None]:
-        """Stamped now, written after every event raised before it (a write stop() awaits)."""
-        previous, at, timestamp = self._tail, self.ctx.clock.time(), self.ctx.now_stamp()
-        task = self.ctx.persist(self._write(previous, at, timestamp, kind, tech_info), "security")
+        """Stamped now, written after every event raised before it (a write stop() awaits).
+        A second stamp is kept for the SecurityLogWasCleared a rotation may add after it."""
+        previous, at = self._tail, self.ctx.clock.time()
+        stamps = (self.ctx.now_stamp(), self.ctx.now_stamp())
+        task = self.ctx.persist(self._write(previous, at, stamps, kind, tech_info), "security")
         self._tail = task
         return task
 
@@ -171,49 +207,43 @@ class SecurityEventService:
         self,
         previous: asyncio.Task[SecurityLogEntry | None] | None,
         at: float,
-        timestamp: str,
+        stamps: tuple[str, str],
         kind: str,
         tech_info: str | None,
     ) -> SecurityLogEntry | None:
         """One commit: the log row, the rotation, and for a critical event its message.
-        The ``security_event`` event goes out after the commit."""
+        The ``security_event`` events go out after the commit."""
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
-        critical = kind in CRITICAL
-        message: tuple[str, str] | None = None
-        if critical:
-            payload: dict[str, Any] = {"type": kind, "timestamp": timestamp}
-            if tech_info:
-                payload["techInfo"] = tech_info
-            validate(ACTION, payload, response=False, inbound=False)
-            # The text is what goes on the wire, spliced as it is into the frame.
-            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            message = (str(uuid.uuid4()), text)
+        entry = _Row(at, stamps[0], kind, tech_info)
+        cleared = _Row(
+            at, stamps[1], CLEARED, f"Security log rotated: {ROTATE_DROP} oldest dropped"
+        )
 
-        def work(db: sqlite3.Connection) -> int:
+        def work(db: sqlite3.Connection) -> list[SecurityLogEntry]:
             _create(db)
-            cursor = db.execute(
-                "INSERT INTO security_log (at, timestamp, type, tech_info, critical) "
-                "VALUES (?,?,?,?,?)",
-                (at, timestamp, kind, tech_info, int(critical)),
-            )
-            seq = int(cursor.lastrowid or 0)
-            db.execute("DELETE FROM security_log WHERE seq <= ?", (seq - LOG_LIMIT,))
-            if message is not None:
-                db.execute("INSERT INTO security_outbox (unique_id, payload) VALUES (?,?)", message)
-            return seq
+            written = [entry.insert(db)]
+            count = db.execute("SELECT COUNT(*) FROM security_log").fetchone()[0]
+            if count > LOG_LIMIT:  # rotated with deletion: libocpp reports that as cleared
+                db.execute(
+                    "DELETE FROM security_log WHERE seq IN "
+                    "(SELECT seq FROM security_log ORDER BY seq LIMIT ?)",
+                    (ROTATE_DROP,),
+                )
+                written.append(cleared.insert(db))
+            return written
 
         try:
-            seq = await self.ctx.journal.execute(work)
+            written = await self.ctx.journal.execute(work)
         except JournalError as err:
             self.ctx.storage_failed(err)
             return None
-        entry = SecurityLogEntry(seq, at, timestamp, kind, tech_info, critical)
-        _LOGGER.info("Security event %s%s", kind, " (critical)" if critical else "")
-        self.ctx.emit("security_event", **entry.to_dict())
-        if critical:
-            self._wakeup.set()
-        return entry
+        for row in written:
+            _LOGGER.info("Security event %s%s", row.type, " (critical)" if row.critical else "")
+            self.ctx.emit("security_event", **row.to_dict())
+            if row.critical:
+                self._wakeup.set()
+        return written[0]
 
     # -- reading ----------------------------------------------------------------------------
 
