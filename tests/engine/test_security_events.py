@@ -286,3 +286,19 @@ async def test_bad_event_types_are_refused(csms: TestCsms, make_engine: EngineFa
         raise AssertionError(f"{kind!r} {info!r} was accepted")
     await asyncio.gather(*engine.ctx.persisting)
     assert [e.type for e in await engine.services.security.entries()] == ["StartupOfTheDevice"]
+
+
+async def test_the_queue_is_bounded_while_no_csms_accepts(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(security_events, "QUEUE_LIMIT", 3)
+    csms = await TestCsms.start()
+    url = csms.url
+    await csms.stop()  # nobody answers: everything stays queued
+    engine = make_engine(url)
+    await engine.start()
+    security = engine.services.security
+    entries = [await security.record("TamperDetectionActivated", f"lid {n}") for n in range(5)]
+    assert all(entry is not None for entry in entries)
+    assert len(await security.queued()) == 3
+    assert len(await security.entries()) == 6  # the log keeps them all

@@ -64,6 +64,8 @@ KNOWN_TYPES = CRITICAL | {
 LOG_LIMIT = 2000
 ROTATE_DROP = 500
 CLEARED = "SecurityLogWasCleared"
+# Critical events waiting for the CSMS beyond this many: the oldest are dropped.
+QUEUE_LIMIT = 1000
 TYPE_MAX = 50
 TECH_INFO_MAX = 255
 # A CSMS sending garbage must not turn into a write per frame: one InvalidMessages a second.
@@ -134,10 +136,12 @@ class _Row:
             validate(ACTION, payload, response=False, inbound=False)
             # The text is what goes on the wire, spliced as it is into the frame.
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            db.execute(
+            queued = db.execute(
                 "INSERT INTO security_outbox (unique_id, payload) VALUES (?,?)",
                 (str(uuid.uuid4()), text),
-            )
+            ).lastrowid
+            # A CSMS that never accepts us must not grow the queue without end.
+            db.execute("DELETE FROM security_outbox WHERE seq <= ?", ((queued or 0) - QUEUE_LIMIT,))
         seq = int(cursor.lastrowid or 0)
         return SecurityLogEntry(seq, self.at, self.timestamp, self.type, self.tech_info, critical)
 
