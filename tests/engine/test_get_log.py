@@ -236,6 +236,9 @@ async def test_diagnostics_log_over_http_put(
     text = web.files[f"/upload/{result.filename}"].decode()
     lines = text.splitlines()
     assert lines[0] == "# ocpp_cp diagnostics log of CP1"
+    configuration = lines[lines.index("## configuration") + 1 : lines.index("## frames")]
+    assert "HeartbeatInterval=300" in configuration
+    assert "AuthorizationKey=***" in configuration
     frames = lines[lines.index("## frames") + 1 : lines.index("## log")]
     log = lines[lines.index("## log") + 1 :]
     assert any(" out [2," in line and '"BootNotification"' in line for line in frames)

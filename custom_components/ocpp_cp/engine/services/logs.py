@@ -4,7 +4,8 @@ Status goes out as LogStatusNotification with the request's id: Uploading, then 
 UploadFailure once ``retries`` further attempts ``retryInterval`` s apart have failed. A new
 GetLog while one runs cancels it (AcceptedCanceled; the cancelled one reports nothing more).
 
-The DiagnosticsLog is text: a header (charge point, versions, connection state), the last
+The DiagnosticsLog is text: a header (charge point, versions), the configuration keys (secret
+ones without their value), the last
 ``FRAMES_KEPT`` OCPP frames both ways, and the engine's last ``LOG_LINES_KEPT`` Python log
 records (what passed the logger's level). Every line is scrubbed: the AuthorizationKey of a
 ChangeConfiguration (``frames.redact``), passwords in URLs and Basic credentials become ***.
@@ -213,8 +214,11 @@ class LogService:
             f"# vendor {settings.vendor} model {settings.model} "
             f"firmware {settings.firmware_version or '-'}",
             f"# generated {iso(time.time())}",
-            "## frames",
+            "## configuration",
         ]
+        known, _ = self.ctx.config.read(None)  # secret keys come without their value
+        lines += [f"{e['key']}={e.get('value', '***')}" for e in known]
+        lines.append("## frames")
         lines += [f"{iso(at)} {way} {text}" for at, way, text in self.frames if wanted(at)]
         lines.append("## log")
         lines += [f"{iso(at)} {text}" for at, text in list(self.log_lines.lines) if wanted(at)]
