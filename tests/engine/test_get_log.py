@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.policy
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from ocpp.v16 import call
@@ -57,10 +60,13 @@ class FtpServer:
 
 
 class HttpServer:
-    """Takes PUTs; ``status`` is what it answers; ``stall`` holds a PUT until set."""
+    """Takes uploads as a PUT of ``<location>/<name>`` or a multipart POST to ``<location>``
+    (transfer.py may use either): ``files[name]`` is what arrived under that name.
+    ``status`` is what it answers; ``stall`` holds an upload until set."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.directories: list[str] = []
         self.authorization: list[str | None] = []
         self.attempts: list[float] = []
         self.status = 201
@@ -70,14 +76,31 @@ class HttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
-                owner.attempts.append(time.monotonic())
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                directory, _, name = self.path.rpartition("/")
+                self.store(directory, [(unquote(name), body)])
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n"
+                form = BytesParser(policy=email.policy.default).parsebytes(head.encode() + body)
+                parts = [
+                    (part.get_filename() or "", part.get_payload(decode=True) or b"")
+                    for part in form.iter_parts()
+                    if part.get_filename()
+                ]
+                self.store(self.path.rstrip("/"), parts)
+
+            def store(self, directory: str, parts: list[tuple[str, bytes]]) -> None:
+                owner.attempts.append(time.monotonic())
                 if owner.stall is not None:
                     owner.stalled.set()
                     owner.stall.wait(10)
                 owner.authorization.append(self.headers.get("Authorization"))
                 if 200 <= owner.status < 300:
-                    owner.files[self.path] = body
+                    for name, data in parts:
+                        owner.directories.append(directory)
+                        owner.files[name] = data
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -230,10 +253,11 @@ async def test_diagnostics_log_over_http_put(
     assert result.filename.startswith("CP1-diagnostics-")
     assert await final_status(csms, 12) == "Uploaded"
     assert statuses(csms) == ["Uploading", "Uploaded"]
-    assert list(web.files) == [f"/upload/{result.filename}"]
+    assert list(web.files) == [result.filename]
+    assert web.directories == ["/upload"]
     credentials = base64.b64encode(f"uploader:{HTTP_PASSWORD}".encode()).decode()
     assert web.authorization == [f"Basic {credentials}"]
-    text = web.files[f"/upload/{result.filename}"].decode()
+    text = web.files[result.filename].decode()
     lines = text.splitlines()
     assert lines[0] == "# ocpp_cp diagnostics log of CP1"
     configuration = lines[lines.index("## configuration") + 1 : lines.index("## frames")]
