@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from ocpp import exceptions as ocpp_errors
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as LibraryChargePoint
 from ocpp.v16 import call_result
@@ -139,6 +140,24 @@ class CsmsSide(LibraryChargePoint):  # type: ignore[misc]
         self._record("SignedFirmwareStatusNotification", **kwargs)
         return call_result.SignedFirmwareStatusNotification()
 
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kwargs: Any) -> Any:
+        self._record("SecurityEventNotification", **kwargs)
+        if self.csms.security_event_errors:
+            self.csms.security_event_errors -= 1
+            raise self.csms.security_event_error(description="refused by the test CSMS")
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **kwargs: Any) -> Any:
+        self._record("LogStatusNotification", **kwargs)
+        return call_result.LogStatusNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **kwargs: Any) -> Any:
+        self._record("SignCertificate", **kwargs)
+        return call_result.SignCertificate(status="Accepted")
+
 
 @dataclass
 class Session:
@@ -166,6 +185,9 @@ class TestCsms:
         self.parent_id_tag: dict[str, str] = {}
         self.next_transaction_id = 0
         self.hold_start: asyncio.Event | None = None
+        # How many SecurityEventNotifications to answer with ``security_event_error``.
+        self.security_event_errors = 0
+        self.security_event_error: type[ocpp_errors.OCPPError] = ocpp_errors.NotImplementedError
         self.expected_password: str | None = None
         self.known_ids: set[str] | None = None
         self.connection_count = 0

@@ -78,6 +78,7 @@ from .const import (
     DEFAULT_VENDOR,
     DOMAIN,
     EVENT_CSMS_REQUEST,
+    EVENT_SECURITY_EVENT,
     MAP_CHARGE_SWITCH,
     MAP_CHARGE_SWITCH_INVERTED,
     MAP_CURRENT,
@@ -743,6 +744,12 @@ class OcppCpBridge:
     def _on_engine_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "frame":
             self.frames.append({"at": time.time(), **data})
+            return
+        if kind == "security_event":  # logged durably before this event is emitted
+            self.hass.bus.async_fire(
+                EVENT_SECURITY_EVENT,
+                {"entry_id": self.entry.entry_id, "charge_point_id": self.charge_point_id, **data},
+            )
             return
         if kind == "csms_request":
             self.hass.bus.async_fire(

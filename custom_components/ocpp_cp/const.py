@@ -103,3 +103,5 @@ GUARD_FALLBACK: Final = "fallback_current"  # A
 GUARD_STALE: Final = "stale_timeout"  # s
 # Fired when the grid current stayed above the fuse rating for longer than the reaction time.
 EVENT_SITE_FUSE_EXCEEDED: Final = f"{DOMAIN}_site_fuse_exceeded"
+# Event fired on every security event of the 1.6 security whitepaper (type, tech_info, critical).
+EVENT_SECURITY_EVENT: Final = f"{DOMAIN}_security_event"

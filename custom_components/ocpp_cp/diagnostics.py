@@ -11,9 +11,11 @@ from homeassistant.core import HomeAssistant
 
 from .bridge import OcppCpConfigEntry
 from .const import CONF_AUTHORIZATION_KEY, CONF_CSMS_URL, OPT_DEFAULT_ID_TAG
+from .engine.journal import JournalError
 
 TO_REDACT = {CONF_AUTHORIZATION_KEY, OPT_DEFAULT_ID_TAG, "id_tag", "idTag", "AuthorizationKey"}
 _ID_TAG = re.compile(r'("(?:idTag|parentIdTag)"\s*:\s*)"[^"]*"')
+SECURITY_LOG_SHOWN = 100
 _URL_CREDENTIALS = re.compile(r"(wss?://)[^/@]+@")
 
 
@@ -35,6 +37,11 @@ async def async_get_config_entry_diagnostics(
     if CONF_CSMS_URL in data:
         data[CONF_CSMS_URL] = redact_url(str(data[CONF_CSMS_URL]))
     state = bridge.diagnostics()
+    try:  # the newest 100 entries of the security log, oldest first
+        entries = await bridge.engine.services.security.entries(SECURITY_LOG_SHOWN)
+    except JournalError:
+        entries = []
+    state["security_log"] = [entry.to_dict() for entry in entries]
     state["frames"] = [
         {**frame, "frame": redact_frame(str(frame["frame"]))} for frame in state["frames"]
     ]

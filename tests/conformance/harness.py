@@ -329,6 +329,16 @@ class CsmsSide(LibraryChargePoint):  # type: ignore[misc]
         await self.delay()
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, **_: Any) -> Any:
+        await self.delay()
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, **_: Any) -> Any:
+        await self.delay()
+        return call_result.LogStatusNotification()
+
 
 @dataclass
 class Link:

@@ -67,6 +67,7 @@ async def test_diagnostics_redact_secrets(
     async with asyncio.timeout(5):  # the answer's id is kept once it is durable
         while engine.connectors[1].transaction.transaction_id is None:
             await asyncio.sleep(0.01)
+    await csms.wait_for("SecurityEventNotification")
     await hass.async_block_till_done()
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)

@@ -32,7 +32,7 @@ from .connector import Connector
 from .hardware import ChargerHardware, EvState
 from .journal import Journal, JournalError
 from .meter import MeterReadings
-from .ocpp16.frames import CP_TO_CSMS_ACTIONS, redact
+from .ocpp16.frames import CP_TO_CSMS_ACTIONS
 from .ocpp16.handlers import build_handlers
 from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
@@ -47,10 +47,12 @@ from .services.delivery import TransactionDelivery
 from .services.diagnostics import DiagnosticsService
 from .services.firmware import FirmwareService
 from .services.limits import LimitService
+from .services.logs import LogService, scrub
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
 from .services.reservations import ReservationService
+from .services.security_events import SecurityEventService
 from .services.security_profile import SecurityProfileService
 from .services.transactions import TransactionService
 from .settings import FEATURE_PROFILES, EngineSettings, SecurityProfile, SettingsError
@@ -252,6 +254,9 @@ class ChargePointEngine:
             files_directory(queue_path),
             lambda: certificates.roots("ManufacturerRootCertificate"),
         )
+        security = SecurityEventService(ctx)
+        logs = LogService(ctx, security, self.diagnostics.frames)
+        self.wire.on_invalid = lambda why: ctx.security_event("InvalidMessages", why)
         self.services = Services(
             ctx,
             connection,
@@ -268,6 +273,8 @@ class ChargePointEngine:
             certificates,
             diagnostics=self.diagnostics,
             firmware=firmware,
+            security=security,
+            logs=logs,
         )
         self.wire.handlers = {
             action: handler
@@ -309,6 +316,7 @@ class ChargePointEngine:
         await s.reservations.restore()
         await s.limits.restore()
         await s.firmware.restore()
+        s.security.start()  # StartupOfTheDevice, and the sender of the queued ones
         self._supervisor = asyncio.create_task(s.connection.supervise(), name="ocpp_cp supervisor")
         self._limit_task = asyncio.create_task(s.limits.loop(), name="ocpp_cp limits")
 
@@ -378,7 +386,7 @@ class ChargePointEngine:
     def _on_frame(self, direction: str, text: str) -> None:
         self.diagnostics.record_frame(direction, text)
         if self.ctx.listener is not None:
-            self.ctx.emit("frame", direction=direction, frame=redact(text))
+            self.ctx.emit("frame", direction=direction, frame=scrub(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

@@ -214,6 +214,7 @@ async def open_connection(
             raise ConnectError(
                 ConnectErrorKind.UNAUTHORIZED,
                 "HTTP 401: the CSMS refused the credentials (check the AuthorizationKey)",
+                "FailedToAuthenticateAtCentralSystem",
             ) from err
         if status == 404:
             raise ConnectError(

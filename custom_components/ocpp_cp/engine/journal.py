@@ -492,6 +492,16 @@ class Journal:
 
         return await self._call(work)
 
+    # -- tables other services keep in this file (the security log) ------------------------
+
+    async def execute[T](
+        self, work: Callable[[sqlite3.Connection], T], *, atomic: bool = True
+    ) -> T:
+        """Run ``work`` on the journal's worker (one commit when ``atomic``): for a service
+        that keeps a table of its own here. ``work`` must not commit itself (no
+        ``executescript``); JournalError when the file cannot be used."""
+        return await self._call(work, atomic=atomic)
+
     # -- documents (configuration, availability, authorization, charging profiles) ----------
 
     async def load_document(self, key: str) -> Any | None:

@@ -38,7 +38,7 @@ SIMULATED_MEASURANDS = frozenset(
 HELP = (
     "commands: plug N | unplug N | ev-charging N | ev-suspended N | swipe TAG [N] | "
     "fault N CODE | clear N | meter N WH | data-transfer VENDOR [MESSAGE] [DATA] | "
-    "sign-certificate | offline | online | help | quit"
+    "sign-certificate | security-event TYPE [TECH INFO] | offline | online | help | quit"
 )
 # How many words after the verb each command takes (fewest, most).
 ARITY: dict[str, tuple[int, int]] = {
@@ -52,6 +52,7 @@ ARITY: dict[str, tuple[int, int]] = {
     "meter": (2, 2),
     "data-transfer": (1, 3),
     "sign-certificate": (0, 0),
+    "security-event": (1, 255),  # the tech info is the rest of the line
     "offline": (0, 0),
     "online": (0, 0),
     "help": (0, 0),
@@ -396,6 +397,11 @@ async def apply_command(
         except (TimeoutError, ConnectionError, OcppCallError) as err:
             raise ValueError(f"SignCertificate failed: {err or type(err).__name__}") from None
         return "sent"
+    if verb == "security-event":
+        entry = await engine.services.security.record(args[0], " ".join(args[1:]) or None)
+        if entry is None:
+            raise ValueError("the security log could not be written")
+        return "critical" if entry.critical else "logged"
     if verb == "swipe":
         target = connector_number(engine, args[1]) if len(args) > 1 else None
         return await engine.swipe(args[0], target)

@@ -86,6 +86,8 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         # The CSMS messages this charge point answers, by action.
         self.handlers: dict[str, Handler] = {}
         self._answer_hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
+        # Told (with a description, never the frame) of every frame that is not valid OCPP.
+        self.on_invalid: Callable[[str], None] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
                 raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
             )
             _LOGGER.warning("Malformed frame from the CSMS (%s): %.200r", err.description, shown)
+            self._invalid(f"malformed frame: {err.description}")
             if err.unique_id is not None:
                 await self._send_quietly(
                     encode_call_error(err.unique_id, err.code, err.description)
@@ -177,6 +180,13 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         try:
             await ensure_validators(msg.action)
             validate(msg.action, msg.payload, response=False, inbound=True)
+        except OcppCallError as err:
+            self._invalid(f"{msg.action} {err.code}: {err.description}")
+            await self._send_quietly(
+                encode_call_error(msg.unique_id, err.code, err.description, err.details)
+            )
+            return
+        try:
             answer = await handler(msg.payload)
         except OcppCallError as err:
             await self._send_quietly(
@@ -203,6 +213,13 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         await self._send_quietly(encode_call_result(msg.unique_id, reply.payload))
         if reply.then is not None:
             self._spawn_task(reply.then(), f"after {msg.action}")
+
+    def _invalid(self, description: str) -> None:
+        if self.on_invalid is not None:
+            try:
+                self.on_invalid(description)
+            except Exception:
+                _LOGGER.exception("Recording an invalid message failed")
 
     async def _send_quietly(self, message: str) -> None:
         """Answers to the CSMS: if the link just died there is nobody left to answer."""

@@ -15,9 +15,11 @@ from .delivery import TransactionDelivery
 from .diagnostics import DiagnosticsService
 from .firmware import FirmwareService
 from .limits import LimitService
+from .logs import LogService
 from .metering import MeteringService
 from .remote import RemoteService
 from .reservations import ReservationService
+from .security_events import SecurityEventService
 from .transactions import TransactionService
 
 
@@ -38,3 +40,5 @@ class Services:
     certificates: CertificateService
     diagnostics: DiagnosticsService
     firmware: FirmwareService
+    security: SecurityEventService
+    logs: LogService

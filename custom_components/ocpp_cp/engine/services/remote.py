@@ -48,6 +48,8 @@ class RemoteService:
     async def reset(self, kind: ResetKind) -> None:
         """After Reset was Accepted: stop every transaction, flush, reset, boot again."""
         reason = Reason.hard_reset if kind == ResetKind.HARD else Reason.soft_reset
+        # Logged (and queued) before the reset: the persisting wait below covers its commit.
+        self.ctx.security_event("ResetOrReboot", f"{kind.value} reset requested by the CSMS")
         for connector in self.ctx.connectors.values():
             self.transactions.end(connector, reason)
         if self.ctx.persisting:

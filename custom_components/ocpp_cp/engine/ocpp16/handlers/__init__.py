@@ -17,10 +17,20 @@ from . import (
     remote_trigger,
     reservation,
     security,
+    security_log,
     smart_charging,
 )
 
-MODULES = (core, local_auth, remote_trigger, reservation, smart_charging, firmware, security)
+MODULES = (
+    core,
+    local_auth,
+    remote_trigger,
+    reservation,
+    smart_charging,
+    firmware,
+    security,
+    security_log,
+)
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:

@@ -1,0 +1,260 @@
+"""GetLog (security whitepaper): the security log or a diagnostics log, uploaded to the CSMS.
+
+Status goes out as LogStatusNotification with the request's id: Uploading, then Uploaded or
+UploadFailure once ``retries`` further attempts ``retryInterval`` s apart have failed. A new
+GetLog while one runs cancels it (AcceptedCanceled; the cancelled one reports nothing more).
+
+The DiagnosticsLog is text: a header (charge point, versions), the configuration keys (secret
+ones without their value), the recent OCPP frames both ways (the ring GetDiagnostics also
+uses: 1000 frames, 256 K characters at most), and the engine's last ``LOG_LINES_KEPT`` Python log
+records (what passed the logger's level). Every line is scrubbed: the AuthorizationKey of a
+ChangeConfiguration (``frames.redact``), passwords in URLs and Basic credentials become ***.
+The SecurityLog is one line per security-log entry. Both honour oldestTimestamp and
+latestTimestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import transfer
+from ..journal import JournalError
+from ..ocpp16.frames import OcppCallError, redact
+from ..ocpp16.rpc import NotConnectedError, Reply
+from ..timestamps import parse_rfc3339
+from .context import EngineContext, iso
+from .security_events import SecurityEventService
+
+_LOGGER = logging.getLogger(__name__)
+
+ACTION = "LogStatusNotification"
+SCHEMES = ("ftp", "ftps", "http", "https")
+LOG_LINES_KEPT = 1000
+DEFAULT_RETRIES = 1
+DEFAULT_RETRY_INTERVAL = 60
+# How long a status waits for the CSMS to be reachable before it is given up.
+NOTIFY_PATIENCE = 60.0
+ENGINE_LOGGER = "custom_components.ocpp_cp.engine"
+
+_URL_PASSWORD = re.compile(r"(://[^/@:\s\"]*:)[^/@\s\"]*@")
+_BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{4,}")
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def scrub(text: str) -> str:
+    """A frame or line as it may be shown or leave the charge point: no AuthorizationKey, no
+    password in a URL (GetLog, GetDiagnostics, UpdateFirmware locations), no Basic
+    credential. Cheap for the usual frame, which has none of them."""
+    text = redact(text)
+    if "@" in text:
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+    if "Basic" in text:
+        text = _BASIC.sub(r"\1***", text)
+    return text
+
+
+class RecentLogHandler(logging.Handler):
+    """The engine's last log records, formatted, in a bounded ring (shared by the process)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: deque[tuple[float, str]] = deque(maxlen=LOG_LINES_KEPT)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append((record.created, self.format(record)))
+        except Exception:  # a log call with bad arguments must not break the engine
+            self.handleError(record)
+
+
+_HANDLER: RecentLogHandler | None = None
+
+
+def recent_log_handler() -> RecentLogHandler:
+    global _HANDLER  # noqa: PLW0603 - one ring per process, installed on first use
+    if _HANDLER is None:
+        _HANDLER = RecentLogHandler()
+        logging.getLogger(ENGINE_LOGGER).addHandler(_HANDLER)
+    return _HANDLER
+
+
+@dataclass(slots=True)
+class _Upload:
+    request_id: int
+    log_type: str
+    location: str
+    filename: str
+    oldest: float | None
+    latest: float | None
+    retries: int
+    interval: int
+    task: asyncio.Task[Any] | None = None
+    cancelled: bool = False
+    finished: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class LogService:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        security: SecurityEventService,
+        frames: deque[tuple[float, str, str]],
+    ) -> None:
+        self.ctx = ctx
+        self.security = security
+        # The engine's one ring of recent frames (kept by the diagnostics service), raw:
+        # scrubbed only when a log is built.
+        self.frames = frames
+        self.log_lines = recent_log_handler()
+        self._upload: _Upload | None = None
+
+    @property
+    def uploading(self) -> _Upload | None:
+        upload = self._upload
+        return upload if upload is not None and not upload.finished else None
+
+    # -- GetLog -----------------------------------------------------------------------------
+
+    def get_log(self, payload: dict[str, Any]) -> Reply:
+        """The answer to GetLog and the upload to run once it is on the wire."""
+        parameters = payload["log"]
+        location: str = parameters["remoteLocation"]
+        url = urlsplit(location)
+        oldest = parse_rfc3339(parameters.get("oldestTimestamp"))
+        latest = parse_rfc3339(parameters.get("latestTimestamp"))
+        if url.scheme.lower() not in SCHEMES or not url.hostname:
+            _LOGGER.info("GetLog to %s rejected", transfer.safe_location(location))
+            return Reply({"status": "Rejected"})
+        running = self.uploading
+        status = "Accepted"
+        if running is not None:
+            running.cancel()
+            status = "AcceptedCanceled"
+        log_type: str = payload["logType"]
+        stamp = datetime.fromtimestamp(self.ctx.clock.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = _FILENAME_UNSAFE.sub("_", self.ctx.settings.charge_point_id)[:100]
+        kind = "security" if log_type == "SecurityLog" else "diagnostics"
+        upload = _Upload(
+            request_id=payload["requestId"],
+            log_type=log_type,
+            location=location,
+            filename=f"{name}-{kind}-{stamp}-{payload['requestId']}.log",
+            oldest=None if oldest is None else oldest.timestamp(),
+            latest=None if latest is None else latest.timestamp(),
+            retries=max(0, payload.get("retries", DEFAULT_RETRIES)),
+            interval=max(0, payload.get("retryInterval", DEFAULT_RETRY_INTERVAL)),
+        )
+        self._upload = upload
+        self.ctx.emit(
+            "csms_request",
+            kind="get_log",
+            log_type=log_type,
+            request_id=upload.request_id,
+            location=transfer.safe_location(location),
+        )
+        return Reply({"status": status, "filename": upload.filename}, lambda: self._run(upload))
+
+    async def _run(self, upload: _Upload) -> None:
+        if upload.cancelled:
+            return
+        upload.task = asyncio.current_task()
+        try:
+            await self._notify("Uploading", upload.request_id)
+            try:
+                data = (await self.content(upload)).encode("utf-8")
+            except JournalError as err:
+                self.ctx.storage_failed(err)
+                upload.finished = True
+                await self._notify("UploadFailure", upload.request_id)
+                return
+            for attempt in range(upload.retries + 1):
+                try:
+                    await transfer.upload(upload.location, upload.filename, data)
+                except transfer.TransferError as err:
+                    _LOGGER.warning("Log upload attempt %s failed: %s", attempt + 1, err)
+                    if attempt < upload.retries:
+                        await asyncio.sleep(upload.interval)
+                    continue
+                upload.finished = True
+                await self._notify("Uploaded", upload.request_id)
+                return
+            upload.finished = True
+            await self._notify("UploadFailure", upload.request_id)
+        finally:
+            upload.finished = True
+
+    async def content(self, upload: _Upload) -> str:
+        """The file to upload, as text."""
+        if upload.log_type == "SecurityLog":
+            entries = await self.security.entries(oldest=upload.oldest, latest=upload.latest)
+            return "".join(scrub(entry.line()) + "\n" for entry in entries)
+        return self.diagnostics_text(upload.oldest, upload.latest)
+
+    def diagnostics_text(self, oldest: float | None, latest: float | None) -> str:
+        def wanted(at: float) -> bool:
+            return (oldest is None or at >= oldest) and (latest is None or at <= latest)
+
+        settings = self.ctx.settings
+        lines = [
+            f"# ocpp_cp diagnostics log of {settings.charge_point_id}",
+            f"# vendor {settings.vendor} model {settings.model} "
+            f"firmware {settings.firmware_version or '-'}",
+            f"# generated {iso(time.time())}",
+            "## configuration",
+        ]
+        known, _ = self.ctx.config.read(None)  # secret keys come without their value
+        lines += [f"{e['key']}={e.get('value', '***')}" for e in known]
+        lines.append("## frames")
+        lines += [f"{iso(at)} {way} {text}" for at, way, text in self.frames if wanted(at)]
+        lines.append("## log")
+        lines += [f"{iso(at)} {text}" for at, text in list(self.log_lines.lines) if wanted(at)]
+        return "".join(scrub(line) + "\n" for line in lines)
+
+    # -- LogStatusNotification --------------------------------------------------------------
+
+    async def _notify(self, status: str, request_id: int | None) -> None:
+        """Send one status; waits up to NOTIFY_PATIENCE for the CSMS, then gives it up."""
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        deadline = time.monotonic() + NOTIFY_PATIENCE
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _LOGGER.info("%s %s not delivered: no CSMS", ACTION, status)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ctx.accepted.wait(), remaining)
+            try:
+                await self.ctx.call(ACTION, payload)
+            except (NotConnectedError, ConnectionError):
+                await asyncio.sleep(0.5)
+                continue
+            except TimeoutError:
+                continue
+            except OcppCallError as err:
+                _LOGGER.info("%s %s refused: %s", ACTION, status, err)
+            return
+
+    async def send_status(self) -> None:
+        """ExtendedTriggerMessage(LogStatusNotification): Uploading with its id, or Idle."""
+        upload = self.uploading
+        if upload is None:
+            await self._notify("Idle", None)
+        else:
+            await self._notify("Uploading", upload.request_id)
