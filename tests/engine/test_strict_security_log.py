@@ -84,7 +84,7 @@ async def test_security_log_messages_without_schema_violations(
         ("FirmwareStatusNotification", "Accepted"),
         ("Heartbeat", "Accepted"),
         ("MeterValues", "Accepted"),
-        ("SignChargePointCertificate", "Rejected"),
+        ("SignChargePointCertificate", "Accepted"),
         ("StatusNotification", "Accepted"),
     ):
         answer = result_of(
@@ -92,7 +92,8 @@ async def test_security_log_messages_without_schema_violations(
         )
         assert answer == {"status": status}, requested
     await strict.wait_for(is_call("LogStatusNotification", status="Idle"))
-    await strict.wait_for(is_call("FirmwareStatusNotification", status="Idle"))
+    await strict.wait_for(is_call("SignedFirmwareStatusNotification", status="Idle"))
+    await strict.wait_for(is_call("SignCertificate"))
 
     await engine.services.security.record("TamperDetectionActivated", "lid opened")
     await strict.wait_for(is_call("SecurityEventNotification", techInfo="lid opened"))

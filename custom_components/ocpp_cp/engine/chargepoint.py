@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ocpp.v16.enums import ChargePointErrorCode, ReadingContext, Reason
@@ -147,6 +147,38 @@ def security_services(
     return security_profile
 
 
+class FileAndSecurityServices(NamedTuple):
+    profile_switch: SecurityProfileService
+    diagnostics: DiagnosticsService
+    firmware: FirmwareService
+    security: SecurityEventService
+    logs: LogService
+
+
+def file_and_security_services(
+    ctx: EngineContext,
+    connectors: ConnectorService,
+    connection: ConnectionService,
+    configuration: ConfigurationService,
+    queue_path: str | None,
+) -> FileAndSecurityServices:
+    """The security extension and FirmwareManagement: certificates and profiles, uploads
+    (one frame ring for GetDiagnostics and GetLog), firmware checked against the installed
+    manufacturer roots, the security log."""
+    profile_switch = security_services(ctx, connection, configuration, queue_path)
+    certificates = profile_switch.certificates
+    diagnostics = DiagnosticsService(ctx)
+    firmware = FirmwareService(
+        ctx,
+        connectors,
+        files_directory(queue_path),
+        lambda: certificates.roots("ManufacturerRootCertificate"),
+    )
+    security = SecurityEventService(ctx)
+    logs = LogService(ctx, security, diagnostics.frames)
+    return FileAndSecurityServices(profile_switch, diagnostics, firmware, security, logs)
+
+
 def engine_configuration(
     settings: EngineSettings, missing: list[str], supported_measurands: Callable[[], frozenset[str]]
 ) -> Configuration:
@@ -245,17 +277,8 @@ class ChargePointEngine:
         configuration = ConfigurationService(ctx, storage)
         configuration.on_security_changed = self._security_changed
         remote = RemoteService(ctx, connection, boot, connectors, transactions, delivery, metering)
-        self.profile_switch = security_services(ctx, connection, configuration, queue_path)
-        certificates = self.profile_switch.certificates
-        self.diagnostics = DiagnosticsService(ctx)
-        firmware = FirmwareService(
-            ctx,
-            connectors,
-            files_directory(queue_path),
-            lambda: certificates.roots("ManufacturerRootCertificate"),
-        )
-        security = SecurityEventService(ctx)
-        logs = LogService(ctx, security, self.diagnostics.frames)
+        extra = file_and_security_services(ctx, connectors, connection, configuration, queue_path)
+        self.profile_switch, self.diagnostics = extra.profile_switch, extra.diagnostics
         self.wire.on_invalid = lambda why: ctx.security_event("InvalidMessages", why)
         self.services = Services(
             ctx,
@@ -270,11 +293,8 @@ class ChargePointEngine:
             limits,
             remote,
             reservations,
-            certificates,
-            diagnostics=self.diagnostics,
-            firmware=firmware,
-            security=security,
-            logs=logs,
+            extra.profile_switch.certificates,
+            *extra[1:],
         )
         self.wire.handlers = {
             action: handler
