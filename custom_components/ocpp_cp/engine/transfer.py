@@ -23,6 +23,7 @@ import contextlib
 import ftplib
 import hashlib
 import io
+import logging
 import os
 import pathlib
 import ssl
@@ -30,6 +31,7 @@ import urllib.error
 import urllib.request
 import urllib.response
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -258,6 +260,8 @@ class _Sink:
             self.partial.unlink()
 
 
+_LOGGER = logging.getLogger(__name__)
+
 # -- the API ----------------------------------------------------------------------------------
 
 _FAILURES = (OSError, EOFError, ftplib.Error, urllib.error.URLError, ValueError)
@@ -298,3 +302,31 @@ async def download(
         return await asyncio.to_thread(run, target, destination, ssl_context, timeout)
     except _FAILURES as err:
         raise target.error("download from", err) from None
+
+
+def trust_context(ca_file: str | None) -> ssl.SSLContext:
+    """The trust store for ftps/https transfers: the system's roots plus the CSMS CA file.
+    Blocking (reads files): call it from an executor."""
+    context = ssl.create_default_context()
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as err:
+            _LOGGER.warning("CA file for transfers not usable: %s", err)
+    return context
+
+
+async def attempts[T](
+    what: str, run: Callable[[], Awaitable[T]], retries: int, interval: float
+) -> T | None:
+    """``run`` up to ``1 + retries`` times, ``interval`` s apart, as GetDiagnostics, GetLog
+    and UpdateFirmware ask; None when every attempt failed (each failure logged, without
+    credentials: TransferError texts carry none)."""
+    for attempt in range(retries + 1):
+        try:
+            return await run()
+        except TransferError as err:
+            _LOGGER.warning("%s attempt %d of %d failed: %s", what, attempt + 1, retries + 1, err)
+            if attempt < retries:
+                await asyncio.sleep(interval)
+    return None

@@ -66,17 +66,6 @@ def _parse_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def transfer_ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    """The trust store for ftps/https transfers: the system's roots plus the CSMS CA file."""
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as err:
-            _LOGGER.warning("CA file for transfers not usable: %s", err)
-    return context
-
-
 class DiagnosticsService:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
@@ -86,7 +75,7 @@ class DiagnosticsService:
         self.status = "Idle"
         self._job: asyncio.Task[None] | None = None
         # The trust store of ftps:// and https:// uploads (tests put their own CA in).
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer_ssl_context(
+        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
             ctx.settings.ca_file
         )
 
@@ -148,19 +137,16 @@ class DiagnosticsService:
     ) -> None:
         self._set("Uploading")
         archive = await self.archive(start, stop)
-        for attempt in range(retries + 1):
-            try:
-                await transfer.upload(
-                    location, name, archive, ssl_context=self.ssl_context(), timeout=UPLOAD_TIMEOUT
-                )
-            except transfer.TransferError as err:
-                _LOGGER.warning("Diagnostics upload attempt %d failed: %s", attempt + 1, err)
-                if attempt < retries:
-                    await asyncio.sleep(interval)
-                continue
-            self._set("Uploaded")
-            return
-        self._set("UploadFailed")
+        context = await asyncio.to_thread(self.ssl_context)
+
+        async def upload() -> bool:
+            await transfer.upload(
+                location, name, archive, ssl_context=context, timeout=UPLOAD_TIMEOUT
+            )
+            return True
+
+        uploaded = await transfer.attempts("Diagnostics upload", upload, retries, interval)
+        self._set("Uploaded" if uploaded else "UploadFailed")
 
     def trigger(self) -> FollowUp:
         """TriggerMessage(DiagnosticsStatusNotification): Uploading while an upload runs, else

@@ -36,7 +36,6 @@ from ..firmware_signature import (
 )
 from .connectors import ConnectorService
 from .context import EngineContext
-from .diagnostics import transfer_ssl_context
 from .status_report import StatusReporter
 
 _LOGGER = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ class FirmwareService:
         self.status = "Idle"
         self.job: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer_ssl_context(
+        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
             ctx.settings.ca_file
         )
 
@@ -268,16 +267,17 @@ class FirmwareService:
         await self._wait_until(job["retrieve_at"], "DownloadScheduled")
         path = self._path(job)
         self._report("Downloading")
-        for attempt in range(job["retries"] + 1):
-            try:
-                digest = await transfer.download(
-                    job["location"], path, ssl_context=self.ssl_context(), timeout=DOWNLOAD_TIMEOUT
-                )
-            except transfer.TransferError as err:
-                _LOGGER.warning("Firmware download attempt %d failed: %s", attempt + 1, err)
-                if attempt < job["retries"]:
-                    await asyncio.sleep(job["retry_interval"])
-                continue
+        context = await asyncio.to_thread(self.ssl_context)
+
+        async def download() -> str:
+            return await transfer.download(
+                job["location"], path, ssl_context=context, timeout=DOWNLOAD_TIMEOUT
+            )
+
+        digest = await transfer.attempts(
+            "Firmware download", download, job["retries"], job["retry_interval"]
+        )
+        if digest is not None:
             await self._save(stage="downloaded", path=str(path), sha256=digest)
             self._report("Downloaded")
             self.ctx.emit(

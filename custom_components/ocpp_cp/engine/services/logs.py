@@ -182,19 +182,15 @@ class LogService:
                 upload.finished = True
                 await self._notify("UploadFailure", upload.request_id)
                 return
-            for attempt in range(upload.retries + 1):
-                try:
-                    await transfer.upload(upload.location, upload.filename, data)
-                except transfer.TransferError as err:
-                    _LOGGER.warning("Log upload attempt %s failed: %s", attempt + 1, err)
-                    if attempt < upload.retries:
-                        await asyncio.sleep(upload.interval)
-                    continue
-                upload.finished = True
-                await self._notify("Uploaded", upload.request_id)
-                return
+            context = await asyncio.to_thread(transfer.trust_context, self.ctx.settings.ca_file)
+
+            async def send() -> bool:
+                await transfer.upload(upload.location, upload.filename, data, ssl_context=context)
+                return True
+
+            uploaded = await transfer.attempts("Log upload", send, upload.retries, upload.interval)
             upload.finished = True
-            await self._notify("UploadFailure", upload.request_id)
+            await self._notify("Uploaded" if uploaded else "UploadFailure", upload.request_id)
         finally:
             upload.finished = True
 
