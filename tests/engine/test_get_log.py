@@ -319,12 +319,43 @@ async def test_refused_upload_fails_after_the_retries(
         )
     )
     assert result.status == "Accepted"
-    assert await final_status(csms, 3, timeout=15) == "UploadFailure"
-    assert statuses(csms, 3) == ["Uploading", "UploadFailure"]
+    assert await final_status(csms, 3, timeout=15) == "PermissionDenied"
+    assert statuses(csms, 3) == ["Uploading", "PermissionDenied"]
     assert len(web.attempts) == 3  # the first try and two retries
     assert web.attempts[1] - web.attempts[0] >= 1.0
     assert web.attempts[2] - web.attempts[1] >= 1.0
     assert web.files == {}
+
+
+@pytest.mark.parametrize(
+    ("http_status", "final"),
+    [(400, "BadMessage"), (501, "NotSupportedOperation"), (500, "UploadFailure")],
+)
+async def test_how_the_upload_failed_is_the_final_status(
+    csms: TestCsms, engine: ChargePointEngine, web: HttpServer, http_status: int, final: str
+) -> None:
+    """The whitepaper's UploadLogStatus says why: a protocol error, an operation the server
+    does not do, or (anything else) UploadFailure."""
+    web.status = http_status
+    await csms.call(
+        call.GetLog(
+            log={"remoteLocation": web.url("x")}, log_type="SecurityLog", request_id=5, retries=0
+        )
+    )
+    assert await final_status(csms, 5) == final
+    assert statuses(csms, 5) == ["Uploading", final]
+
+
+async def test_wrong_ftp_password_is_permission_denied(
+    csms: TestCsms, engine: ChargePointEngine, ftp: FtpServer
+) -> None:
+    location = ftp.url("logs").replace(FTP_PASSWORD, "not-the-password")
+    await csms.call(
+        call.GetLog(
+            log={"remoteLocation": location}, log_type="SecurityLog", request_id=6, retries=0
+        )
+    )
+    assert await final_status(csms, 6) == "PermissionDenied"
 
 
 async def test_unreachable_location_fails(csms: TestCsms, engine: ChargePointEngine) -> None:

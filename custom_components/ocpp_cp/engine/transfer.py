@@ -22,6 +22,7 @@ import base64
 import contextlib
 import ftplib
 import hashlib
+import http.client
 import io
 import logging
 import os
@@ -42,7 +43,33 @@ _SCHEMES = ("ftp", "ftps", "http", "https")
 
 
 class TransferError(Exception):
-    """A transfer failed; str() is safe to log (no credentials in it)."""
+    """A transfer failed; str() is safe to log (no credentials in it). ``kind`` says how, in
+    the words of the security whitepaper's upload statuses: ``permission_denied`` (login or
+    write refused), ``not_supported`` (the server does not do this operation), ``bad_message``
+    (a protocol error), else ``failed``."""
+
+    def __init__(self, message: str, kind: str = "failed") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _failure_kind(err: BaseException) -> str:
+    if isinstance(err, ftplib.error_perm):
+        code = str(err)[:3]
+        if code in ("530", "532", "550", "553"):
+            return "permission_denied"
+        if code in ("502", "504"):
+            return "not_supported"
+        return "bad_message" if code in ("500", "501") else "failed"
+    if isinstance(err, ftplib.error_proto | http.client.BadStatusLine):
+        return "bad_message"
+    if isinstance(err, urllib.error.HTTPError):
+        if err.code in (401, 403):
+            return "permission_denied"
+        if err.code in (405, 501):
+            return "not_supported"
+        return "bad_message" if err.code == 400 else "failed"
+    return "failed"
 
 
 def safe_location(location: str) -> str:
@@ -90,7 +117,7 @@ class _Target:
         reason = str(err) or type(err).__name__
         if self.password:
             reason = reason.replace(self.password, "***")
-        return TransferError(f"{what} {self.safe} failed: {reason}")
+        return TransferError(f"{what} {self.safe} failed: {reason}", _failure_kind(err))
 
     def basic_auth(self) -> str | None:
         if self.user is None:
@@ -318,15 +345,18 @@ def trust_context(ca_file: str | None) -> ssl.SSLContext:
 
 async def attempts[T](
     what: str, run: Callable[[], Awaitable[T]], retries: int, interval: float
-) -> T | None:
+) -> T:
     """``run`` up to ``1 + retries`` times, ``interval`` s apart, as GetDiagnostics, GetLog
-    and UpdateFirmware ask; None when every attempt failed (each failure logged, without
-    credentials: TransferError texts carry none)."""
-    for attempt in range(retries + 1):
+    and UpdateFirmware ask; the last TransferError when every attempt failed (each failure
+    logged, without credentials: TransferError texts carry none)."""
+    for attempt in range(retries):
         try:
             return await run()
         except TransferError as err:
             _LOGGER.warning("%s attempt %d of %d failed: %s", what, attempt + 1, retries + 1, err)
-            if attempt < retries:
-                await asyncio.sleep(interval)
-    return None
+            await asyncio.sleep(interval)
+    try:
+        return await run()
+    except TransferError as err:
+        _LOGGER.warning("%s attempt %d of %d failed: %s", what, retries + 1, retries + 1, err)
+        raise

@@ -145,8 +145,12 @@ class DiagnosticsService:
             )
             return True
 
-        uploaded = await transfer.attempts("Diagnostics upload", upload, retries, interval)
-        self._set("Uploaded" if uploaded else "UploadFailed")
+        try:
+            await transfer.attempts("Diagnostics upload", upload, retries, interval)
+        except transfer.TransferError:
+            self._set("UploadFailed")
+        else:
+            self._set("Uploaded")
 
     def trigger(self) -> FollowUp:
         """TriggerMessage(DiagnosticsStatusNotification): Uploading while an upload runs, else

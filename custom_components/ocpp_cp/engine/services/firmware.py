@@ -274,21 +274,22 @@ class FirmwareService:
                 job["location"], path, ssl_context=context, timeout=DOWNLOAD_TIMEOUT
             )
 
-        digest = await transfer.attempts(
-            "Firmware download", download, job["retries"], job["retry_interval"]
-        )
-        if digest is not None:
-            await self._save(stage="downloaded", path=str(path), sha256=digest)
-            self._report("Downloaded")
-            self.ctx.emit(
-                "firmware_downloaded",
-                path=str(path),
-                sha256=digest,
-                location=transfer.safe_location(job["location"]),
+        try:
+            digest = await transfer.attempts(
+                "Firmware download", download, job["retries"], job["retry_interval"]
             )
-            return True
-        self._report("DownloadFailed")
-        return False
+        except transfer.TransferError:
+            self._report("DownloadFailed")
+            return False
+        await self._save(stage="downloaded", path=str(path), sha256=digest)
+        self._report("Downloaded")
+        self.ctx.emit(
+            "firmware_downloaded",
+            path=str(path),
+            sha256=digest,
+            location=transfer.safe_location(job["location"]),
+        )
+        return True
 
     async def _verify(self, job: dict[str, Any]) -> bool:
         try:

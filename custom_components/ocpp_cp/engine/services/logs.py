@@ -39,6 +39,12 @@ _LOGGER = logging.getLogger(__name__)
 ACTION = "LogStatusNotification"
 SCHEMES = ("ftp", "ftps", "http", "https")
 LOG_LINES_KEPT = 1000
+# The whitepaper's UploadLogStatus for how the last attempt failed (transfer.TransferError.kind).
+FAILURE_STATUS = {
+    "permission_denied": "PermissionDenied",
+    "not_supported": "NotSupportedOperation",
+    "bad_message": "BadMessage",
+}
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
 # How long a status waits for the CSMS to be reachable before it is given up.
@@ -188,9 +194,14 @@ class LogService:
                 await transfer.upload(upload.location, upload.filename, data, ssl_context=context)
                 return True
 
-            uploaded = await transfer.attempts("Log upload", send, upload.retries, upload.interval)
+            try:
+                await transfer.attempts("Log upload", send, upload.retries, upload.interval)
+            except transfer.TransferError as err:
+                status = FAILURE_STATUS.get(err.kind, "UploadFailure")
+            else:
+                status = "Uploaded"
             upload.finished = True
-            await self._notify("Uploaded" if uploaded else "UploadFailure", upload.request_id)
+            await self._notify(status, upload.request_id)
         finally:
             upload.finished = True
 
