@@ -22,8 +22,14 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ocpp_cp.const import DOMAIN
+from custom_components.ocpp_cp.firmware_device import (
+    FirmwareDevice,
+    async_firmware_devices,
+    async_resolve,
+)
 from tests.csms import TestCsms
 from tests.engine.file_servers import http_server
 from tests.integration.test_companion_ota_e2e import (
@@ -45,7 +51,7 @@ from tests.integration.test_firmware_e2e import (
     mosquitto,  # noqa: F401 - the broker fixture
 )
 
-from .test_bridge import set_up
+from .test_bridge import entry_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -54,14 +60,6 @@ FINAL = ("DownloadFailed", "Installed", "InstallationFailed")
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture(autouse=True)
-def _outputs(hass: HomeAssistant) -> None:
-    """The mapped charger entities are plain states: their services record the writes."""
-    async_mock_service(hass, "switch", "turn_on")
-    async_mock_service(hass, "switch", "turn_off")
-    async_mock_service(hass, "number", "set_value")
 
 
 @pytest.fixture
@@ -95,7 +93,7 @@ async def ha_mqtt(hass: HomeAssistant, mosquitto: int) -> AsyncIterator[MockConf
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    yield entry
+    return entry
 
 
 def frames_of(csms: TestCsms, after: int) -> list[tuple[str, str]]:
@@ -113,12 +111,38 @@ def firmware_statuses(csms: TestCsms, after: int) -> list[str]:
 
 
 async def _start(
-    hass: HomeAssistant, csms: TestCsms, fs: Path, broker_port: int, devices: list[Device]
+    hass: HomeAssistant, csms: TestCsms, fs: Path, broker_port: int, started: list[Device]
 ) -> tuple[MockConfigEntry, Device]:
+    """The device online, found through its MQTT discovery as the config flow finds it, and an
+    ocpp_cp entry whose connector is mapped to its entities and its base topic."""
     device = Device(fs, broker_port)
-    devices.append(device)
+    started.append(device)
     await until(lambda: device.net.connects >= 1, "the device online", device)
-    entry = await set_up(hass, csms, firmware_topic=BASE)
+
+    def firmware() -> FirmwareDevice | None:
+        for entry in async_firmware_devices(hass):
+            found = async_resolve(hass, entry.id)
+            if found is not None and found.usable and found.topic == BASE:
+                return found
+        return None
+
+    await until(lambda: firmware() is not None, "the device discovered", device)
+    found = firmware()
+    assert found is not None
+    mapping = found.mapping()
+    assert mapping["firmware_topic"] == BASE
+    entry = entry_for(csms)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=dict(entry.data),
+        options={**entry.options, "mapping": {"1": mapping}},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
     entry.runtime_data.companion_update.timeout = 60
     return entry, device
 
@@ -132,17 +156,17 @@ async def _update(csms: TestCsms, location: str) -> int:
 async def _assert_frames(csms: TestCsms, mark: int, final: str) -> None:
     """The firmware statuses frame by frame; connector 1 out of service during the
     installation (its StatusNotification is queued on its own, so it may follow Installing)
-    and Available again afterwards."""
+    and back in service afterwards: Preparing, as the device's car is plugged in."""
     await csms.wait_for(
         "StatusNotification",
-        lambda p: p["connector_id"] == 1 and p["status"] == "Available",
+        lambda p: p["connector_id"] == 1 and p["status"] != "Unavailable",
         after=mark,
         timeout=WAIT,
     )
     assert firmware_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing", final]
     frames = frames_of(csms, mark)
     connector = [f for f in frames if f[0] == "StatusNotification"]
-    assert connector == [("StatusNotification", "Unavailable"), ("StatusNotification", "Available")]
+    assert connector == [("StatusNotification", "Unavailable"), ("StatusNotification", "Preparing")]
     unavailable = frames.index(("StatusNotification", "Unavailable"))
     assert frames.index(("FirmwareStatusNotification", "Downloaded")) < unavailable
     assert unavailable < frames.index(("FirmwareStatusNotification", final))
@@ -208,9 +232,7 @@ async def test_update_firmware_installs_on_the_companion_firmware(
     progress = entry.runtime_data.diagnostics()["companion_firmware_update"]
     assert list(progress) == [BASE]
     assert progress[BASE]["status"] == "Installed" and "error" not in progress[BASE]
-    logged = [
-        r.getMessage() for r in caplog.records if r.name.endswith("companion_update")
-    ]
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("companion_update")]
     assert [m for m in logged if m.startswith("Companion firmware on")] == [
         f"Companion firmware on {BASE}: {status}"
         for status in ("Downloading", "Downloaded", "Installing", "Installed")
