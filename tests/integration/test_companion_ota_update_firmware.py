@@ -7,6 +7,10 @@ scripts/build_firmware_bundle.py on a real HTTP server on 127.0.0.1; the engine 
 the bridge serves it from Home Assistant's real HTTP server and drives the firmware (run on
 CPython with fake pins on a temp directory, as in test_companion_ota_e2e.py) through a real
 Mosquitto. The CSMS sees every FirmwareStatusNotification; the device's files show the swap.
+
+Cases: installed; a tampered bundle (InstallationFailed, old files kept); a transaction running
+when UpdateFirmware comes (installed after it ends, the contactor open throughout the update);
+several devices (one after the other, the first failure ends the update).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from homeassistant.setup import async_setup_component
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ocpp_cp.companion_update import CompanionFirmwareUpdate
 from custom_components.ocpp_cp.const import DOMAIN
 from custom_components.ocpp_cp.firmware_device import (
     FirmwareDevice,
@@ -277,3 +282,108 @@ async def test_tampered_bundle_is_installation_failed(
     await until(lambda: not device.app.hold, "charging allowed again", device)
     async with asyncio.timeout(5):
         await _stop(hass, entry, ha_mqtt, device)
+
+
+async def test_installs_after_the_running_transaction_ends(
+    hass: HomeAssistant,
+    csms: TestCsms,
+    tmp_path: Path,
+    mosquitto: int,  # noqa: F811
+    ha_http: int,
+    ha_mqtt: MockConfigEntry,
+    devices: list[Device],  # noqa: F811
+) -> None:
+    """A car charges when UpdateFirmware comes: the download goes on, the device is told
+    nothing until the transaction ends (1.6 section 5.19), and its contactor, closed while
+    charging, stays open from then until the new version confirmed."""
+    fs = tmp_path / "fs"
+    install_old_package(fs)
+    bundle, new_files = build_new_bundle(tmp_path)
+    entry, device = await _start(hass, csms, fs, mosquitto, devices)
+    result = await csms.call(call.RemoteStartTransaction(id_tag="DRIVER", connector_id=1))
+    assert result.status == "Accepted"
+    await csms.wait_for("StartTransaction", lambda p: p["connector_id"] == 1)
+    await until(lambda: device.hw.contactor, "the contactor closed for charging", device)
+
+    with http_server() as server:
+        server.files["/fw/evse.tar"] = bundle
+        mark = await _update(csms, server.url("/fw/evse.tar"))
+        await csms.wait_for(
+            "FirmwareStatusNotification", lambda p: p["status"] == "Downloaded", after=mark
+        )
+    await asyncio.sleep(2)  # long enough for an installation that wrongly starts to show
+    assert firmware_statuses(csms, mark) == ["Downloading", "Downloaded"]
+    assert device.ota_commands() == []
+    assert device.hw.contactor  # still charging
+
+    await csms.call(call.RemoteStopTransaction(transaction_id=1))
+    await until(lambda: not device.running, "the reboot after staging", device)
+    trial = Device(fs, mosquitto)
+    devices.append(trial)
+    await csms.wait_for(
+        "FirmwareStatusNotification", lambda p: p["status"] in FINAL, after=mark, timeout=WAIT
+    )
+    actions = [
+        (r.action, r.payload.get("status"))
+        for r in csms.received[mark:]
+        if r.action in ("StopTransaction", "FirmwareStatusNotification")
+    ]
+    assert actions == [
+        ("FirmwareStatusNotification", "Downloading"),
+        ("FirmwareStatusNotification", "Downloaded"),
+        ("StopTransaction", None),
+        ("FirmwareStatusNotification", "Installing"),
+        ("FirmwareStatusNotification", "Installed"),
+    ]
+    assert files_of(fs / "lib" / "evse") == new_files
+    assert not device.contactor_closed_during_update
+    assert not trial.contactor_closed_during_update
+    await _stop(hass, entry, ha_mqtt, trial)
+
+
+async def test_several_devices_one_after_the_other(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    mosquitto: int,  # noqa: F811
+    ha_http: int,
+    ha_mqtt: MockConfigEntry,
+    devices: list[Device],  # noqa: F811
+) -> None:
+    """Installed only when every device is; the first failure ends the update. The second
+    device is a base topic nobody answers on (a controller that is offline)."""
+    fs = tmp_path / "fs"
+    old = install_old_package(fs)
+    bundle, new_files = build_new_bundle(tmp_path)
+    path = tmp_path / "downloaded.tar"
+    path.write_bytes(bundle)
+    device = Device(fs, mosquitto)
+    devices.append(device)
+    await until(lambda: device.net.connects >= 1, "the device online", device)
+    update = CompanionFirmwareUpdate(hass)
+    update.timeout = 2
+
+    # The offline one first: nothing reaches the other device.
+    assert not await update.install(["aa/offline", BASE], str(path), sha(bundle))
+    progress = update.diagnostics()
+    assert progress["aa/offline"]["error"] == "no result within 2 s"
+    assert progress[BASE]["status"] == "NotAttempted"
+    assert device.ota_commands() == []
+    assert files_of(fs / "lib" / "evse") == old
+
+    # The real device first: it is updated, then the offline one fails the whole update.
+    update.timeout = 30
+    task = hass.async_create_task(update.install([BASE, "zz/offline"], str(path), sha(bundle)))
+    await until(lambda: not device.running, "the reboot after staging", device)
+    update.timeout = 2  # read when the next device's turn comes
+    trial = Device(fs, mosquitto)
+    devices.append(trial)
+    async with asyncio.timeout(WAIT):
+        assert not await task
+    progress = update.diagnostics()
+    assert progress[BASE]["status"] == "Installed" and "error" not in progress[BASE]
+    assert progress["zz/offline"]["status"] == "Pending"
+    assert progress["zz/offline"]["error"] == "no result within 2 s"
+    assert files_of(fs / "lib" / "evse") == new_files
+    await hass.async_add_executor_job(trial.stop)
+    assert await hass.config_entries.async_unload(ha_mqtt.entry_id)
+    await hass.async_block_till_done()
