@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_cp.companion_update import CompanionFirmwareUpdate
 from custom_components.ocpp_cp.const import DOMAIN
+from custom_components.ocpp_cp.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ocpp_cp.firmware_device import (
     FirmwareDevice,
     async_firmware_devices,
@@ -234,7 +235,8 @@ async def test_update_firmware_installs_on_the_companion_firmware(
     assert not trial.contactor_closed_during_update
     assert events == []  # the companion firmware installs itself: no event for automations
 
-    progress = entry.runtime_data.diagnostics()["companion_firmware_update"]
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    progress = diagnostics["engine"]["companion_firmware_update"]
     assert list(progress) == [BASE]
     assert progress[BASE]["status"] == "Installed" and "error" not in progress[BASE]
     logged = [r.getMessage() for r in caplog.records if r.name.endswith("companion_update")]
