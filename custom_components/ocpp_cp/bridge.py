@@ -54,6 +54,7 @@ from homeassistant.util.unit_conversion import (
 )
 
 from .certificate_repairs import CHECK_INTERVAL, async_check_certificates
+from .companion_update import CompanionFirmwareUpdate
 from .const import (
     CONF_AUTHORIZATION_KEY,
     CONF_CA_FILE,
@@ -352,6 +353,8 @@ class OcppCpBridge:
         # Seam for the companion firmware's OTA update: when set, installing a firmware is this
         # call (path, sha256) -> installed, instead of the event for automations.
         self.companion_installer: Callable[[str, str], Awaitable[bool]] | None = None
+        # Without that seam, connectors mapped to the companion firmware are updated over the air.
+        self.companion_update = CompanionFirmwareUpdate(hass)
         self.site_guard: SiteGuard | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -462,13 +465,17 @@ class OcppCpBridge:
     # topic in the mapping. The firmware falls back to a safe current when Home Assistant goes
     # quiet: tell it every FIRMWARE_HEARTBEAT_INTERVAL, and once at start, that HA is here.
 
-    def firmware_heartbeat_topics(self) -> list[str]:
+    def firmware_topics(self) -> list[str]:
+        """The MQTT base topics of the companion firmware devices the connectors map to."""
         topics = {
-            f"{topic}{HEARTBEAT_SUFFIX}"
+            topic
             for mapping in self.mapping.values()
             if isinstance(topic := mapping.get(MAP_FIRMWARE_TOPIC), str) and topic
         }
         return sorted(topics)
+
+    def firmware_heartbeat_topics(self) -> list[str]:
+        return [f"{topic}{HEARTBEAT_SUFFIX}" for topic in self.firmware_topics()]
 
     @callback
     def _start_firmware_heartbeat(self) -> None:
@@ -727,6 +734,8 @@ class OcppCpBridge:
     async def install_firmware(self, path: str, sha256: str) -> bool:
         if self.companion_installer is not None:
             return await self.companion_installer(path, sha256)
+        if topics := self.firmware_topics():
+            return await self.companion_update.install(topics, path, sha256)
         job = self.engine.services.firmware.job or {}
         location = safe_location(str(job.get("location", "")))
         return await self.firmware_install.install(path, sha256, location)
@@ -939,5 +948,10 @@ class OcppCpBridge:
             },
             "charging_profiles": engine.profiles.to_dict(),
             **({"site_guard": self.site_guard.diagnostics()} if self.site_guard else {}),
+            **(
+                {"companion_firmware_update": self.companion_update.diagnostics()}
+                if self.companion_update.progress
+                else {}
+            ),
             "frames": list(self.frames),
         }
