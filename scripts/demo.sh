@@ -11,6 +11,8 @@
 #                                                      off by default: it races the UI path)
 #   DEMO_METER_INTERVAL (10)                            MeterValueSampleInterval the CSMS sets
 #   DEMO_NO_ENTRY=1                                     do not set up ocpp_cp (add it in the UI)
+#   DEMO_GRID_METER=1                                   also a grid meter (L1-L3), for the site
+#                                                      fuse guard
 #   DEMO_VENV                                           a ready virtualenv (default: scripts/venv.sh)
 #
 # Ctrl-C (or SIGTERM/SIGHUP) stops everything: each part runs in its own session and is stopped

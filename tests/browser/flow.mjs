@@ -7,69 +7,21 @@
 //   HA_URL, CSMS_URL, WRONG_CSMS_URL, CP_ID, SCREENSHOTS (a folder), CHROMIUM (the executable),
 //   STEP_TIMEOUT_MS (each wait; default 30000). Prints one JSON line per step and a last line
 //   {"done": true, ...}; on a failure it saves failure.png and exits 1.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { env, log, logIn, openBrowser, pickEntity, runSteps } from './common.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-};
 const haUrl = env('HA_URL');
 const csmsUrl = env('CSMS_URL');
 const wrongCsmsUrl = env('WRONG_CSMS_URL');
 const cpId = env('CP_ID', 'DEMO1');
-const shots = env('SCREENSHOTS');
-const stepTimeout = Number(env('STEP_TIMEOUT_MS', '30000'));
-const brandDir = path.resolve(here, '../../custom_components/ocpp_cp/brand');
 
-const log = (record) => console.log(JSON.stringify(record));
-fs.mkdirSync(shots, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  timeout: stepTimeout,
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
-const page = await context.newPage();
-page.setDefaultTimeout(stepTimeout);
-page.setDefaultNavigationTimeout(stepTimeout);
-
-// Brand images come from brands.home-assistant.io: answer from the integration's own brand/
-// folder (what HACS users see once the brand is published) and 404 for the rest, offline.
-await context.route('https://brands.home-assistant.io/**', async (route) => {
-  const match = /\/_\/ocpp_cp\/(?:dark_)?(icon|logo)(@2x)?\.png$/.exec(route.request().url());
-  if (match) {
-    const file = path.join(brandDir, match[2] ? 'icon@2x.png' : 'icon.png');
-    return route.fulfill({ contentType: 'image/png', body: fs.readFileSync(file) });
-  }
-  return route.fulfill({ status: 404, body: '' });
-});
-
-const shot = async (name) => {
-  await page.waitForTimeout(400); // let animations settle
-  const file = path.join(shots, name);
-  await page.screenshot({ path: file });
-  log({ screenshot: file });
-};
-let step = 'start';
-try {
-  step = 'log in';
-  await page.goto(haUrl);
-  await page.locator('input[name=username]').fill('demo');
-  await page.locator('input[name=password]').fill('demo1234');
-  await shot('login.png');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((url) => !url.pathname.startsWith('/auth/'));
-  await page.waitForFunction(() => document.querySelector('home-assistant')?.hass?.connected);
+const session = await openBrowser();
+const { page, shot, stepTimeout } = session;
+await runSteps(session, 'failure.png', async (mark) => {
+  let step = mark('log in');
+  await logIn(page, haUrl, () => shot('login.png'));
   log({ step, ok: true });
 
-  step = 'add integration';
+  step = mark('add integration');
   await page.goto(`${haUrl}/config/integrations/dashboard`);
   await page.getByRole('button', { name: /add integration/i }).click();
   await page.getByLabel('Search for a brand name').fill('OCPP');
@@ -77,7 +29,7 @@ try {
   await page.getByText('Connect to the central system').first().waitFor();
   log({ step, ok: true });
 
-  step = 'connection step with a wrong URL';
+  step = mark('connection step with a wrong URL');
   await page.getByLabel('Central system URL').fill(wrongCsmsUrl);
   await page.getByLabel('Charge point ID').fill(cpId);
   await page.getByRole('button', { name: 'Submit' }).click();
@@ -88,27 +40,19 @@ try {
   await shot('config-flow-error.png');
   log({ step, ok: true, error });
 
-  step = 'connection step with the right URL';
+  step = mark('connection step with the right URL');
   await page.getByLabel('Central system URL').fill(csmsUrl);
   await page.getByRole('button', { name: 'Submit' }).click();
   await page.getByText('Connector 1 of 1').first().waitFor();
   log({ step, ok: true });
 
-  step = 'mapping step';
-  const pick = async (label, entityId, option) => {
-    const picker = page.locator('ha-entity-picker').filter({ hasText: label }).first();
-    await picker.scrollIntoViewIfNeeded();
-    await picker.click();
-    await page.locator('ha-picker-combo-box input:visible').first().fill(entityId);
-    await page.locator('ha-combo-box-item:visible').filter({ hasText: option }).first().click();
-    await picker.filter({ hasText: option }).waitFor();
-  };
-  await pick('Charge switch', 'switch.demo_charger_charging', 'Charging');
-  await pick('Current limit', 'number.demo_charger_current_limit', 'Current limit');
-  await pick('Plug sensor', 'binary_sensor.demo_charger_plug', 'Plug');
-  await pick('Power', 'sensor.demo_charger_power', 'Power');
-  await pick('Energy', 'sensor.demo_charger_energy', 'Energy');
-  await pick('State of charge', 'sensor.demo_car_battery', 'Battery');
+  step = mark('mapping step');
+  await pickEntity(page, 'Charge switch', 'switch.demo_charger_charging', 'Charging');
+  await pickEntity(page, 'Current limit', 'number.demo_charger_current_limit', 'Current limit');
+  await pickEntity(page, 'Plug sensor', 'binary_sensor.demo_charger_plug', 'Plug');
+  await pickEntity(page, 'Power', 'sensor.demo_charger_power', 'Power');
+  await pickEntity(page, 'Energy', 'sensor.demo_charger_energy', 'Energy');
+  await pickEntity(page, 'State of charge', 'sensor.demo_car_battery', 'Battery');
   await page.locator('ha-entity-picker').first().scrollIntoViewIfNeeded();
   await shot('config-flow-mapping.png');
   await page.getByRole('button', { name: 'Submit' }).click();
@@ -116,7 +60,7 @@ try {
   await page.getByRole('button', { name: /finish/i }).click();
   log({ step, ok: true });
 
-  step = 'device page';
+  step = mark('device page');
   const device = await page.waitForFunction(
     (name) =>
       Object.values(document.querySelector('home-assistant').hass.devices).find(
@@ -138,7 +82,7 @@ try {
   await shot('device.png');
   log({ step, ok: true });
 
-  step = 'developer tools';
+  step = mark('developer tools');
   const entries = await page.evaluate(() =>
     document
       .querySelector('home-assistant')
@@ -181,10 +125,4 @@ try {
   log({ step, ok: true });
 
   log({ done: true, entry_id: entryId, error });
-} catch (err) {
-  log({ failed: step, error: String(err?.stack ?? err) });
-  await page.screenshot({ path: path.join(shots, 'failure.png') }).catch(() => {});
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -13,21 +13,15 @@ scripts/ci-browser.sh once.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.demo.demo_run import REPO, DemoRun, calls, free_port
+from tests.browser.browser_run import require_tools, run_flow, screenshot_dir
+from tests.demo.demo_run import DemoRun, calls, free_port
 
-HERE = Path(__file__).resolve().parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = (
     "login.png",
     "config-flow-error.png",
@@ -35,20 +29,6 @@ SCREENSHOTS = (
     "device.png",
     "developer-tools-set-limit.png",
 )
-FLOW_TIMEOUT = 300.0
-
-
-def missing_tools() -> str | None:
-    problems = []
-    if not os.access(CHROMIUM, os.X_OK):
-        problems.append(f"Chromium is missing ({CHROMIUM})")
-    if shutil.which("node") is None:
-        problems.append("node is missing")
-    if not (HERE / "node_modules" / "playwright-core" / "package.json").exists():
-        problems.append("tests/browser/node_modules/playwright-core is missing")
-    if problems:
-        return "; ".join(problems) + ". Run scripts/ci-browser.sh (it installs both)."
-    return None
 
 
 def offered_amps(run: DemoRun) -> list[float]:
@@ -65,46 +45,18 @@ def offered_amps(run: DemoRun) -> list[float]:
 def test_add_integration_in_the_browser(
     demo_factory: Callable[..., DemoRun], tmp_path: Path
 ) -> None:
-    if problem := missing_tools():
-        pytest.fail(problem)
+    require_tools()
     run = demo_factory(DEMO_NO_ENTRY="1").start()
     assert run.wait_ready()["entry_id"] is None
     assert run.api("GET", "/api/config/config_entries/entry?domain=ocpp_cp") == []
 
-    shots = Path(os.environ.get("OCPP_CP_SCREENSHOTS") or tmp_path / "screenshots")
-    if not shots.is_absolute():
-        shots = REPO / shots
-    env = {
-        **os.environ,
-        "HA_URL": run.url,
-        "CSMS_URL": f"ws://127.0.0.1:{run.csms_port}/ocpp",
-        "WRONG_CSMS_URL": f"ws://127.0.0.1:{free_port()}/ocpp",  # nothing listens there
-        "CP_ID": "DEMO1",
-        "SCREENSHOTS": str(shots),
-        "CHROMIUM": CHROMIUM,
-        "STEP_TIMEOUT_MS": "30000",
-    }
-    try:
-        flow = subprocess.run(
-            ["node", "flow.mjs"],
-            cwd=HERE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=FLOW_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise AssertionError(f"the browser flow took over {FLOW_TIMEOUT} s: {err.stdout}") from None
-    steps: list[dict[str, Any]] = []
-    for line in flow.stdout.splitlines():
-        try:
-            steps.append(json.loads(line))
-        except ValueError:
-            continue
-    assert flow.returncode == 0 and steps and steps[-1].get("done"), (
-        f"browser flow failed (screenshot: {shots / 'failure.png'})\n"
-        f"stdout:\n{flow.stdout}\nstderr:\n{flow.stderr}\n{run.diagnostics()}"
+    shots = screenshot_dir(tmp_path)
+    steps = run_flow(
+        "flow.mjs",
+        run,
+        shots,
+        "failure.png",
+        WRONG_CSMS_URL=f"ws://127.0.0.1:{free_port()}/ocpp",  # nothing listens there
     )
     result = steps[-1]
 

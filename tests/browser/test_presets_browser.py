@@ -9,18 +9,15 @@ README's. Needs what tests/browser/test_browser.py needs (scripts/ci-browser.sh)
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.test_browser import CHROMIUM, FLOW_TIMEOUT, HERE, missing_tools
-from tests.demo.demo_run import REPO, DemoRun
+from tests.browser.browser_run import require_tools, run_flow, screenshot_dir, stored_entry
+from tests.demo.demo_run import DemoRun
 
 SCREENSHOTS = ("config-flow-charger-device.png", "config-flow-charger-mapping.png")
 PEBLAR_STATUS = {
@@ -35,58 +32,20 @@ PEBLAR_STATUS = {
 
 def stored_mapping(run: DemoRun) -> dict[str, Any] | None:
     """Connector 1's mapping in the config entries Home Assistant saved, once it is there."""
-    path = run.state / "config" / ".storage" / "core.config_entries"
-    try:
-        entries = json.loads(path.read_text())["data"]["entries"]
-    except (OSError, ValueError, KeyError):
+    entry = stored_entry(run)
+    if entry is None:
         return None
-    for entry in entries:
-        if entry["domain"] == "ocpp_cp":
-            mapping: dict[str, Any] = entry["options"]["mapping"]["1"]
-            return mapping
-    return None
+    mapping: dict[str, Any] = entry["options"]["mapping"]["1"]
+    return mapping
 
 
 @pytest.mark.timeout(600)
 def test_pick_a_peblar_in_the_browser(demo_factory: Callable[..., DemoRun], tmp_path: Path) -> None:
-    if problem := missing_tools():
-        pytest.fail(problem)
+    require_tools()
     run = demo_factory(DEMO_NO_ENTRY="1", DEMO_PRESET_CHARGER="1").start()
     assert run.wait_ready()["entry_id"] is None
-    shots = Path(os.environ.get("OCPP_CP_SCREENSHOTS") or tmp_path / "screenshots")
-    if not shots.is_absolute():
-        shots = REPO / shots
-    env = {
-        **os.environ,
-        "HA_URL": run.url,
-        "CSMS_URL": f"ws://127.0.0.1:{run.csms_port}/ocpp",
-        "CP_ID": "DEMO1",
-        "SCREENSHOTS": str(shots),
-        "CHROMIUM": CHROMIUM,
-        "STEP_TIMEOUT_MS": "30000",
-    }
-    try:
-        flow = subprocess.run(
-            ["node", "presets.mjs"],
-            cwd=HERE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=FLOW_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise AssertionError(f"the browser flow took over {FLOW_TIMEOUT} s: {err.stdout}") from None
-    steps = []
-    for line in flow.stdout.splitlines():
-        try:
-            steps.append(json.loads(line))
-        except ValueError:
-            continue
-    assert flow.returncode == 0 and steps and steps[-1].get("done"), (
-        f"browser flow failed (screenshot: {shots / 'presets-failure.png'})\n"
-        f"stdout:\n{flow.stdout}\nstderr:\n{flow.stderr}\n{run.diagnostics()}"
-    )
+    shots = screenshot_dir(tmp_path)
+    run_flow("presets.mjs", run, shots, "presets-failure.png")
     mapping = run.wait(lambda: stored_mapping(run), 30, "the entry saved with its mapping")
     assert mapping == {
         "charge_switch": "switch.peblar_charge",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,6 +69,10 @@ async def async_setup_entry(
 ) -> None:
     car = entry.runtime_data
     meters: list[SensorEntity] = [MeterSensor(car, description) for description in METERS]
+    if os.environ.get("DEMO_GRID_METER") == "1":
+        from .grid_meter import grid_meter_sensors
+
+        meters += grid_meter_sensors(car)
     async_add_entities([*meters, EnergySensor(car), Battery(car)])
 
 
