@@ -97,7 +97,9 @@ stop_group() {  # SIGTERM the group, wait for its leader (bounded), then SIGKILL
     tick=$((tick + 1))
   done
   kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  # No `wait "$pid"` here: this runs in a trap that may have interrupted `wait` for the same
+  # child as it exited, and bash can then block forever on a child it already reaped (seen
+  # with the provisioning step). The script exits right after; init reaps what is left.
 }
 cleanup() {
   local status=$? i
