@@ -16,7 +16,6 @@ latestTimestamp.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -28,11 +27,12 @@ from urllib.parse import urlsplit
 
 from .. import transfer
 from ..journal import JournalError
-from ..ocpp16.frames import OcppCallError, redact
-from ..ocpp16.rpc import NotConnectedError, Reply
+from ..ocpp16.frames import redact
+from ..ocpp16.rpc import Reply
 from ..timestamps import parse_rfc3339
 from .context import EngineContext, iso
 from .security_events import SecurityEventService
+from .status_report import StatusReporter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ FAILURE_STATUS = {
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
 # How long a status waits for the CSMS to be reachable before it is given up.
-NOTIFY_PATIENCE = 60.0
 ENGINE_LOGGER = "custom_components.ocpp_cp.engine"
 
 _URL_PASSWORD = re.compile(r"(://[^/@:\s\"]*:)[^/@\s\"]*@")
@@ -127,6 +126,7 @@ class LogService:
         # scrubbed only when a log is built.
         self.frames = frames
         self.log_lines = recent_log_handler()
+        self.reporter = StatusReporter(ctx, ACTION, "log_status")
         self._upload: _Upload | None = None
 
     @property
@@ -235,28 +235,12 @@ class LogService:
     # -- LogStatusNotification --------------------------------------------------------------
 
     async def _notify(self, status: str, request_id: int | None) -> None:
-        """Send one status; waits up to NOTIFY_PATIENCE for the CSMS, then gives it up."""
+        """Queue one status: in order, held while offline (status_report.StatusReporter, as
+        the diagnostics and firmware statuses)."""
         payload: dict[str, Any] = {"status": status}
         if request_id is not None:
             payload["requestId"] = request_id
-        deadline = time.monotonic() + NOTIFY_PATIENCE
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _LOGGER.info("%s %s not delivered: no CSMS", ACTION, status)
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ctx.accepted.wait(), remaining)
-            try:
-                await self.ctx.call(ACTION, payload)
-            except (NotConnectedError, ConnectionError):
-                await asyncio.sleep(0.5)
-                continue
-            except TimeoutError:
-                continue
-            except OcppCallError as err:
-                _LOGGER.info("%s %s refused: %s", ACTION, status, err)
-            return
+        self.reporter.report(payload)
 
     async def send_status(self) -> None:
         """ExtendedTriggerMessage(LogStatusNotification): Uploading with its id, or Idle."""
