@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from .firmware_pki import make_root, make_signer
 from .kill_checker import CALL, CALLRESULT, CP, CSMS, Frame
-from .kill_harness import KillRun
+from .kill_harness import KillRun, SimProcess
 
 SEN = "SecurityEventNotification"
 
@@ -136,4 +139,77 @@ async def test_a_queued_event_survives_sigkill_and_is_delivered_once(run: KillRu
     ]
     assert [f.incarnation for f in calls] == [0, 0, 1, 1, 1, 2]
     assert all(f.sender == CSMS for uid in by_uid for f in run.csms.answers_to(uid))
+    await run.quit()
+
+
+async def test_accepted_certificate_and_firmware_requests_survive_sigkill(run: KillRun) -> None:
+    """SIGKILL the instant the Accepted (or UpdateFirmware's empty answer) arrives: after the
+    restart the installed root is listed and both scheduled updates are still under way."""
+    root = make_root()
+    signer = make_signer(root)
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    requests: list[tuple[str, dict[str, Any]]] = [
+        (
+            "InstallCertificate",
+            {"certificateType": "ManufacturerRootCertificate", "certificate": root.pem},
+        ),
+        (
+            "SignedUpdateFirmware",
+            {
+                "requestId": 77,
+                "firmware": {
+                    "location": "http://127.0.0.1:9/fw.bin",
+                    "retrieveDateTime": later,
+                    "signingCertificate": signer.pem,
+                    "signature": signer.sign(b"checked after the download"),
+                },
+            },
+        ),
+    ]
+    await run.launch()
+    await run.wait_accepted()
+    for action, payload in requests:
+        sim = run.sim
+
+        def kill_on_answer(frame: Frame, sim: SimProcess = sim) -> None:
+            sim.kill()
+
+        answer = await run.call(action, payload, on_answer=kill_on_answer)
+        assert answer.get("status") == "Accepted", (action, answer)
+        assert await run.died(5), action
+        await run.launch()
+        await run.wait_accepted()
+
+    listed = await run.call(
+        "GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}
+    )
+    assert listed["status"] == "Accepted"
+    assert len(listed["certificateHashData"]) == 1
+
+    mark = len(run.csms.frames)
+    trigger = await run.call(
+        "ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"}
+    )
+    assert trigger["status"] == "Accepted"
+    status = await run.csms.wait_for(
+        lambda f: f.sender == CP
+        and f.kind == CALL
+        and f.action == "SignedFirmwareStatusNotification"
+        and f.payload.get("requestId") == 77,
+        after=mark,
+        timeout=10,
+    )
+    assert status.payload["status"] == "DownloadScheduled"
+    # The plain notification has no scheduled stage: a TriggerMessage answers Idle, valid
+    # under its schema.
+    mark = len(run.csms.frames)
+    assert (await run.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"}))[
+        "status"
+    ] == "Accepted"
+    plain = await run.csms.wait_for(
+        lambda f: f.sender == CP and f.kind == CALL and f.action == "FirmwareStatusNotification",
+        after=mark,
+        timeout=10,
+    )
+    assert plain.payload == {"status": "Idle"}
     await run.quit()

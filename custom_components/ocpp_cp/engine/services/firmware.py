@@ -51,6 +51,8 @@ type RootProvider = Callable[[], list[x509.Certificate]]
 
 # Statuses after which nothing runs any more (TriggerMessage then answers Idle).
 FINAL = frozenset({"DownloadFailed", "InstallationFailed", "Installed", "InvalidSignature", "Idle"})
+# Stages only SignedFirmwareStatusNotification has; the plain notification never carries them.
+SIGNED_ONLY = frozenset({"DownloadScheduled", "InstallScheduled", "SignatureVerified"})
 
 
 def _stamp(value: str) -> float:
@@ -174,7 +176,9 @@ class FirmwareService:
     def trigger(self) -> FollowUp:
         """TriggerMessage(FirmwareStatusNotification): the status of the update under way,
         Idle when none runs."""
-        status = self.status if self.job is not None and self.status not in FINAL else "Idle"
+        running = self.job is not None and self.status not in FINAL
+        # The signed-only stages (scheduled, signature verified) have no plain name: Idle.
+        status = self.status if running and self.status not in SIGNED_ONLY else "Idle"
 
         async def send() -> None:
             self.plain.report({"status": status})
@@ -202,7 +206,7 @@ class FirmwareService:
         job = self.job
         if job is not None and job.get("request_id") is not None:
             self.signed.report({"status": status, "requestId": job["request_id"]})
-        elif status in ("DownloadScheduled", "InstallScheduled", "SignatureVerified"):
+        elif status in SIGNED_ONLY:
             return  # no such status in the plain FirmwareStatusNotification
         else:
             self.plain.report({"status": status})
