@@ -198,11 +198,12 @@ async def test_status_sensor_mapping_and_units(hass: HomeAssistant, csms: TestCs
     hass.states.async_set("sensor.wallbox_state", "error")
     faulted = await csms.wait_for("StatusNotification", lambda p: p["status"] == "Faulted")
     assert faulted["error_code"] == "OtherError"
+    mark = len(csms.received)  # the recovery's Preparing, not the first one
     hass.states.async_set("sensor.wallbox_state", "car connected")
     await csms.wait_for(
         "StatusNotification",
         lambda p: p["status"] == "Preparing" and p["error_code"] == "NoError",
-        after=4,
+        after=mark,
     )
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -708,13 +709,17 @@ async def test_the_reconnect_button_closes_and_dials_again_without_a_reboot(
     async_mock_service(hass, "switch", "turn_on")
     async_mock_service(hass, "switch", "turn_off")
     entry = await set_up(hass, csms)
+    # After the first session's messages (their number varies: StartupOfTheDevice may go
+    # before or after the statuses), so the wait below sees the second session's.
+    await csms.wait_for("SecurityEventNotification")
+    mark = len(csms.received)
     await hass.services.async_call(
         "button", "press", {"entity_id": "button.cp1_reconnect"}, blocking=True
     )
     async with asyncio.timeout(10):
         while csms.connection_count < 2 or not csms.sessions:
             await asyncio.sleep(0.01)
-    await csms.wait_for("StatusNotification", after=3)
+    await csms.wait_for("StatusNotification", after=mark)
     assert csms.close_codes[:1] == [1000]  # a close frame, not a dropped TCP connection
     assert len(csms.actions("BootNotification")) == 1  # a reconnect is no reboot
     await hass.async_block_till_done()
