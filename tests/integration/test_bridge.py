@@ -17,7 +17,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_mock_service,
+)
 
 from custom_components.ocpp_cp.bridge import queue_path, to_canonical
 from custom_components.ocpp_cp.const import DOMAIN, EVENT_CSMS_REQUEST
@@ -110,8 +114,7 @@ async def test_session_driven_by_ha_entities_and_the_csms(
     await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing")
     assert hass.states.get("sensor.cp1_status").state == "preparing"
 
-    events: list[dict[str, Any]] = []
-    hass.bus.async_listen(EVENT_CSMS_REQUEST, lambda event: events.append(dict(event.data)))
+    events = async_capture_events(hass, EVENT_CSMS_REQUEST)
     result = await csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=1))
     assert result.status == "Accepted"
     start = await csms.wait_for("StartTransaction")
@@ -119,8 +122,8 @@ async def test_session_driven_by_ha_entities_and_the_csms(
     await hass.async_block_till_done()
     assert [c.data["entity_id"] for c in switch_on] == [SWITCH]
     assert set_value[-1].data == {"entity_id": NUMBER, "value": 32.0}
-    assert events[0]["kind"] == "remote_start"
-    assert events[0]["id_tag"] == "REMOTE1"
+    assert events[0].data["kind"] == "remote_start"
+    assert events[0].data["id_tag"] == "REMOTE1"
 
     hass.states.async_set(POWER, "7.36", {"unit_of_measurement": "kW"})
     hass.states.async_set(CURRENT, "32", {"unit_of_measurement": "A"})
@@ -294,22 +297,18 @@ async def test_unlock_and_reset_become_events(hass: HomeAssistant, csms: TestCsm
     entry = await set_up(hass, csms)
     unlocked = await csms.call(call.UnlockConnector(connector_id=1))
     assert unlocked.status == "NotSupported"  # nobody listens: say so
-    events: list[dict[str, Any]] = []
-
-    def record(event: Any) -> None:
-        events.append(dict(event.data))
-
-    hass.bus.async_listen(EVENT_CSMS_REQUEST, record)
+    # A callback listener: a plain function would run in the executor, in any order.
+    events = async_capture_events(hass, EVENT_CSMS_REQUEST)
     unlocked = await csms.call(call.UnlockConnector(connector_id=1))
     assert unlocked.status == "Unlocked"
     reset = await csms.call(call.Reset(type="Soft"))
     assert reset.status == "Accepted"
     await csms.wait_for("BootNotification", after=3)
     await hass.async_block_till_done()
-    kinds = [e["kind"] for e in events]
+    kinds = [e.data["kind"] for e in events]
     assert kinds[:2] == ["unlock", "reset"]
-    assert events[1]["reset_type"] == "Soft"
-    assert all(e["charge_point_id"] == "CP1" for e in events)
+    assert events[1].data["reset_type"] == "Soft"
+    assert all(e.data["charge_point_id"] == "CP1" for e in events)
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -518,8 +517,7 @@ async def test_a_reservation_shows_on_the_connector_and_as_an_event(
     async_mock_service(hass, "switch", "turn_on")
     async_mock_service(hass, "switch", "turn_off")
     entry = await set_up(hass, csms)
-    events: list[dict[str, Any]] = []
-    hass.bus.async_listen(EVENT_CSMS_REQUEST, lambda event: events.append(dict(event.data)))
+    events = async_capture_events(hass, EVENT_CSMS_REQUEST)
     expiry = "2030-01-02T03:04:05+00:00"
     result = await csms.call(
         call.ReserveNow(connector_id=1, expiry_date=expiry, id_tag="GUEST", reservation_id=77)
@@ -532,7 +530,7 @@ async def test_a_reservation_shows_on_the_connector_and_as_an_event(
     assert state.attributes["reservation_id"] == 77
     assert state.attributes["id_tag"] == "GUEST"
     assert hass.states.get("sensor.cp1_status").state == "reserved"
-    (event,) = [e for e in events if e["kind"] == "reservation"]
+    (event,) = [e.data for e in events if e.data["kind"] == "reservation"]
     assert (event["action"], event["status"], event["reservation_id"]) == (
         "reserve",
         "Accepted",

@@ -20,13 +20,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ocpp_cp.companion_update import CompanionFirmwareUpdate
 from custom_components.ocpp_cp.const import DOMAIN
@@ -203,8 +202,7 @@ async def test_update_firmware_installs_on_the_companion_firmware(
     old = install_old_package(fs)
     bundle, new_files = build_new_bundle(tmp_path)
     entry, device = await _start(hass, csms, fs, mosquitto, devices)
-    events: list[Any] = []
-    hass.bus.async_listen("ocpp_cp_firmware_downloaded", events.append)
+    events = async_capture_events(hass, "ocpp_cp_firmware_downloaded")
 
     with http_server() as server:
         server.files["/fw/evse-0.2.0.tar"] = bundle

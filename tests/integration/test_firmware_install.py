@@ -10,13 +10,12 @@ import json
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import async_mock_service
+from pytest_homeassistant_custom_component.common import async_capture_events, async_mock_service
 
 from custom_components.ocpp_cp.const import DOMAIN
 from custom_components.ocpp_cp.firmware_install import EVENT_FIRMWARE_DOWNLOADED
@@ -60,8 +59,7 @@ async def test_automation_installs_and_reports_through_the_service(
     hass: HomeAssistant, csms: TestCsms, success: bool, final: str
 ) -> None:
     entry = await set_up(hass, csms)
-    events: list[Event[Any]] = []
-    hass.bus.async_listen(EVENT_FIRMWARE_DOWNLOADED, events.append)
+    events = async_capture_events(hass, EVENT_FIRMWARE_DOWNLOADED)
     with http_server(user="fw", password=FTP_PASSWORD) as server:
         server.files["/fw.bin"] = IMAGE
         mark = await _update(hass, csms, server.url("/fw.bin"))
@@ -126,8 +124,7 @@ async def test_companion_installer_seam_replaces_the_event(
         return True
 
     entry.runtime_data.companion_installer = companion
-    events: list[Event[Any]] = []
-    hass.bus.async_listen(EVENT_FIRMWARE_DOWNLOADED, events.append)
+    events = async_capture_events(hass, EVENT_FIRMWARE_DOWNLOADED)
     with http_server() as server:
         server.files["/fw.bin"] = IMAGE
         mark = await _update(hass, csms, server.url("/fw.bin"))

@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import Event, HomeAssistant, ServiceCall, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from ocpp.v16 import call
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_mock_service,
+)
 
 from custom_components.ocpp_cp import _async_options_updated
 from custom_components.ocpp_cp.const import DOMAIN, EVENT_SITE_FUSE_EXCEEDED
@@ -318,16 +322,14 @@ async def test_after_a_restart_the_fallback_holds_until_a_fresh_reading(
 async def test_two_connectors_share_the_headroom(hass: HomeAssistant, csms: TestCsms) -> None:
     rig = await guarded_rig(hass, csms, guard_options(), connectors=2)
     writes: dict[str, list[float]] = {NUMBER: [], "number.charger2_current": []}
-    hass.bus.async_listen(
-        "call_service",
-        lambda event: (
-            writes[event.data["service_data"]["entity_id"]].append(
-                event.data["service_data"]["value"]
-            )
-            if event.data["domain"] == "number"
-            else None
-        ),
-    )
+
+    @callback  # in order, on the loop: a plain function would run in the executor
+    def record_write(event: Event[dict[str, Any]]) -> None:
+        if event.data["domain"] == "number":
+            data = event.data["service_data"]
+            writes[data["entity_id"]].append(data["value"])
+
+    hass.bus.async_listen("call_service", record_write)
     grid(hass, 3, 3, 3)
     await asyncio.sleep(1.2)
     grid(hass, 3, 3, 3)  # 21 A free
@@ -377,8 +379,7 @@ async def test_fuse_exceeded_fires_an_event_and_a_repair_issue(
     hass: HomeAssistant, csms: TestCsms
 ) -> None:
     rig = await guarded_rig(hass, csms, guard_options(reaction_time=0.5))
-    events: list[dict[str, Any]] = []
-    hass.bus.async_listen(EVENT_SITE_FUSE_EXCEEDED, lambda event: events.append(dict(event.data)))
+    events = async_capture_events(hass, EVENT_SITE_FUSE_EXCEEDED)
     await rig.start_session()
     grid(hass, 27, 5, 5)  # the house alone is above the 25 A fuse
     await asyncio.sleep(0.3)
@@ -386,7 +387,7 @@ async def test_fuse_exceeded_fires_an_event_and_a_repair_issue(
     await asyncio.sleep(0.5)
     await hass.async_block_till_done()
     assert len(events) == 1
-    event = events[0]
+    event = events[0].data
     assert (event["phase"], event["peak_a"], event["fuse_a"]) == (1, 27.0, 25.0)
     assert 0.5 < event["seconds"] < 1.0
     assert event["limits"] == {"1": 0.0}
