@@ -35,6 +35,8 @@ from homeassistant.util.yaml import load_yaml_dict
 from packaging.requirements import InvalidRequirement, Requirement
 from voluptuous.humanize import humanize_error
 
+from custom_components.ocpp_cp import engine
+
 ROOT = Path(__file__).parent.parent
 DOMAIN = "ocpp_cp"
 COMPONENT = ROOT / "custom_components" / DOMAIN
@@ -220,6 +222,7 @@ def test_manifest_schema() -> None:
     manifest = load_json(COMPONENT / "manifest.json")
     validate(manifest_schema(), manifest, "manifest.json")
     assert manifest["domain"] == COMPONENT.name, "domain does not match the folder name"
+    assert manifest["version"] == engine.__version__, "the engine is released with the integration"
     keys = list(manifest)
     assert keys[:2] == ["domain", "name"] and keys[2:] == sorted(keys[2:]), (
         "hassfest sorts manifest keys: domain, name, then alphabetically"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_cp import engine as engine_package
 from custom_components.ocpp_cp.engine import ChargePointEngine, SecurityProfile
 from custom_components.ocpp_cp.engine.ocpp16.frames import redact
 from tests.csms import TestCsms
@@ -99,6 +100,8 @@ async def test_ftp_upload_of_a_complete_archive_without_secrets(
     versions = json.loads(archive.read("versions.json"))
     assert versions["python"] == platform.python_version()
     assert versions["ocpp"] == "2.1.0"
+    manifest = json.loads((Path(engine_package.__file__).parents[1] / "manifest.json").read_text())
+    assert versions["engine"] == manifest["version"]
     assert archive.read("hardware/charger_log.txt") == b"relay cycles: 42\n"
     # No secret anywhere: not in the archive, not in any event the engine emitted.
     for name in archive.namelist():

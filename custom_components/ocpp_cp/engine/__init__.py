@@ -1,5 +1,11 @@
 """OCPP 1.6J charge-point engine: no Home Assistant imports, usable on its own."""
 
+# The engine ships inside the integration and is released with it: the same version as
+# manifest.json (tests/test_manifest.py holds them equal), kept here so the engine reads
+# nothing of the Home Assistant layer.
+__version__ = "0.1.0"
+
+
 from .chargepoint import ChargePointEngine
 from .charging_limits import LimitInForce, LimitSegment
 from .charging_profile import LocalPeriod

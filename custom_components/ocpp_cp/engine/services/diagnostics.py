@@ -24,10 +24,9 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-from .. import transfer
+from .. import __version__, transfer
 from ..ocpp16.frames import redact
 from .context import EngineContext, iso
 from .status_report import StatusReporter
@@ -42,15 +41,6 @@ DEFAULT_RETRY_INTERVAL = 60
 UPLOAD_TIMEOUT = 120.0
 
 type FollowUp = Callable[[], Awaitable[None]]
-
-
-def engine_version() -> str:
-    """The integration's version from its manifest (the engine ships inside it)."""
-    manifest = Path(__file__).resolve().parents[2] / "manifest.json"
-    try:
-        return str(json.loads(manifest.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return "unknown"
 
 
 def _library_version(name: str) -> str:
@@ -172,7 +162,7 @@ class DiagnosticsService:
             "state.json": _json(await self._state()),
             "versions.json": _json(
                 {
-                    "engine": engine_version(),
+                    "engine": __version__,
                     "ocpp": _library_version("ocpp"),
                     "websockets": _library_version("websockets"),
                     "python": platform.python_version(),
