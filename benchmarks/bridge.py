@@ -44,6 +44,7 @@ from pathlib import Path as _Path
 _sys.path.insert(0, str(_Path(__file__).resolve().parent))
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -54,7 +55,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -286,7 +287,8 @@ def set_source_states(hass: HomeAssistant) -> None:
 
 def charge_point_idle(hass: HomeAssistant, bridge: OcppCpBridge) -> Callable[[], bool]:
     """Nothing in flight: no call awaiting an answer, no status report queued, no journal
-    write on its way, no transaction message waiting for delivery, no follow-up running.
+    write on its way, no transaction message or security event waiting for delivery, no
+    follow-up running.
 
     Reads private engine attributes (the wire's ``_pending`` calls, the connector service's
     status ``_queue``); only used to let the system come to rest between samples, never for a
@@ -303,7 +305,8 @@ def charge_point_idle(hass: HomeAssistant, bridge: OcppCpBridge) -> Callable[[],
             or ctx.persisting
             or ctx.journal.pending
             or not services.delivery.idle.is_set()
-            or ctx.tasks
+            or not services.security.idle.is_set()
+            or ctx.tasks - {services.security.sender}  # that sender never ends
             or hass._tasks
         )
 
@@ -462,18 +465,76 @@ async def measure_remote(
 # --------------------------------------------------------------------------- run
 
 
-async def measure(sizes: Sizes, config_dir: str) -> tuple[list[Row], dict[str, Any]]:
+@contextlib.asynccontextmanager
+async def home_assistant_with_csms(
+    config_dir: str,
+) -> AsyncIterator[tuple[HomeAssistant, TestCsms, ErrorLog]]:
+    """A Home Assistant test instance that scans ``custom_components`` (what the plugin's
+    enable_custom_integrations fixture does), a real CSMS on 127.0.0.1 and a log of every
+    ERROR record. On the way out every ocpp_cp entry is unloaded and both are stopped."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     from homeassistant import loader
     from homeassistant.config_entries import ConfigEntryState
     from homeassistant.helpers import frame as ha_frame
-    from pytest_homeassistant_custom_component.common import (
-        async_mock_service,
-        async_test_home_assistant,
-    )
+    from homeassistant.setup import async_setup_component
+    from pytest_homeassistant_custom_component.common import async_test_home_assistant
 
+    from custom_components.ocpp_cp.const import DOMAIN
     from tests.csms import TestCsms
+
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    try:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            ha_frame.async_setup(hass)
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+            # number and switch first: set up with ocpp_cp's platforms later, they would
+            # register their services over the benchmark's handlers (as in
+            # tests/integration/conftest.py)
+            for domain in ("number", "switch"):
+                if not await async_setup_component(hass, domain, {}):
+                    raise BenchmarkError(f"{domain} did not set up")
+            csms = await TestCsms.start()
+            try:
+                yield hass, csms, errors
+            finally:
+                for entry in hass.config_entries.async_entries(DOMAIN):
+                    if entry.state is ConfigEntryState.LOADED:
+                        await hass.config_entries.async_unload(entry.entry_id)
+                await csms.stop()
+                await hass.async_stop(force=True)
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+def raise_if_logged(errors: ErrorLog) -> None:
+    """Figures measured while something logged an error would be meaningless."""
+    if errors.records:
+        first = errors.records[0]
+        raise BenchmarkError(
+            f"{len(errors.records)} error(s) logged while measuring, first: "
+            f"{first.name}: {first.getMessage()}"
+        )
+
+
+def run_on_home_assistant_loop[T](
+    measure: Callable[[str], Awaitable[T]], prefix: str, timeout: float
+) -> T:
+    """``measure(config_dir)`` on the event loop Home Assistant itself runs on, in a temporary
+    config directory, at most ``timeout`` seconds."""
+    from homeassistant import runner
+
+    policy = runner.HassEventLoopPolicy(False)
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as config_dir,
+        asyncio.Runner(loop_factory=policy.new_event_loop) as loop_runner,
+    ):
+        return loop_runner.run(asyncio.wait_for(measure(config_dir), timeout))
+
+
+async def measure(sizes: Sizes, config_dir: str) -> tuple[list[Row], dict[str, Any]]:
+    from pytest_homeassistant_custom_component.common import async_mock_service
 
     loop = asyncio.get_running_loop()
     loop_errors: list[dict[str, Any]] = []
@@ -487,64 +548,42 @@ async def measure(sizes: Sizes, config_dir: str) -> tuple[list[Row], dict[str, A
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(on_loop_error)
-    errors = ErrorLog()
-    logging.getLogger().addHandler(errors)
     info: dict[str, Any] = {}
     timings: dict[str, float] = {}
     try:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            ha_frame.async_setup(hass)
-            # what the plugin's enable_custom_integrations fixture does: custom_components
-            # (importable from the repo root on sys.path) is scanned, not an empty stand-in
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
-            csms = await TestCsms.start()
-            entry: MockConfigEntry | None = None
-            try:
-                switch = SwitchRecorder(hass)
-                async_mock_service(hass, "number", "set_value")
-                set_source_states(hass)
-                entry = entry_for(csms)
-                entry.add_to_hass(hass)
-                began = time.perf_counter()
-                if not await hass.config_entries.async_setup(entry.entry_id):
-                    raise BenchmarkError("the config entry did not set up")
-                await hass.async_block_till_done()
-                await within(
-                    csms.wait_for(
-                        "StatusNotification", lambda p: p["connector_id"] == CONNECTOR_ID
-                    ),
-                    "StatusNotification of connector 1 after set-up",
-                )
-                timings["setup_to_first_status_s"] = time.perf_counter() - began
-                bridge: OcppCpBridge = entry.runtime_data
-                tap = await install_tap(csms)
-                await settle(hass, bridge)
-                errors.records.clear()
+        async with home_assistant_with_csms(config_dir) as (hass, csms, errors):
+            switch = SwitchRecorder(hass)
+            async_mock_service(hass, "number", "set_value")
+            set_source_states(hass)
+            entry = entry_for(csms)
+            entry.add_to_hass(hass)
+            began = time.perf_counter()
+            if not await hass.config_entries.async_setup(entry.entry_id):
+                raise BenchmarkError("the config entry did not set up")
+            await hass.async_block_till_done()
+            await within(
+                csms.wait_for("StatusNotification", lambda p: p["connector_id"] == CONNECTOR_ID),
+                "StatusNotification of connector 1 after set-up",
+            )
+            timings["setup_to_first_status_s"] = time.perf_counter() - began
+            bridge: OcppCpBridge = entry.runtime_data
+            tap = await install_tap(csms)
+            await settle(hass, bridge)
+            errors.records.clear()
 
-                began = time.perf_counter()
-                status = await measure_status(
-                    hass, bridge, csms, tap, sizes.status_warmup, sizes.status_n
-                )
-                timings["status_row_s"] = time.perf_counter() - began
-                began = time.perf_counter()
-                starts, stops = await measure_remote(
-                    hass, bridge, csms, tap, switch, sizes.remote_warmup, sizes.remote_pairs
-                )
-                timings["remote_rows_s"] = time.perf_counter() - began
-                if errors.records:
-                    first = errors.records[0]
-                    raise BenchmarkError(
-                        f"{len(errors.records)} error(s) logged while measuring, first: "
-                        f"{first.name}: {first.getMessage()}"
-                    )
-                info["frames_at_csms"] = dict(sorted(tap.calls_in.items()))
-            finally:
-                if entry is not None and entry.state is ConfigEntryState.LOADED:
-                    await hass.config_entries.async_unload(entry.entry_id)
-                await csms.stop()
-                await hass.async_stop(force=True)
+            began = time.perf_counter()
+            status = await measure_status(
+                hass, bridge, csms, tap, sizes.status_warmup, sizes.status_n
+            )
+            timings["status_row_s"] = time.perf_counter() - began
+            began = time.perf_counter()
+            starts, stops = await measure_remote(
+                hass, bridge, csms, tap, switch, sizes.remote_warmup, sizes.remote_pairs
+            )
+            timings["remote_rows_s"] = time.perf_counter() - began
+            raise_if_logged(errors)
+            info["frames_at_csms"] = dict(sorted(tap.calls_in.items()))
     finally:
-        logging.getLogger().removeHandler(errors)
         loop.set_exception_handler(default_handler)
     if loop_errors:
         raise BenchmarkError(f"exceptions in the event loop: {loop_errors[:3]}")
@@ -596,15 +635,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("homeassistant.loader").setLevel(logging.ERROR)
 
     sizes = QUICK if args.quick else FULL
-    from homeassistant import runner
     from homeassistant.const import __version__ as ha_version
 
-    policy = runner.HassEventLoopPolicy(False)  # what Home Assistant itself runs on
-    with (
-        tempfile.TemporaryDirectory(prefix="ocpp_cp_bridge_bench_") as config_dir,
-        asyncio.Runner(loop_factory=policy.new_event_loop) as loop_runner,
-    ):
-        rows, info = loop_runner.run(asyncio.wait_for(measure(sizes, config_dir), RUN_TIMEOUT))
+    rows, info = run_on_home_assistant_loop(
+        lambda config_dir: measure(sizes, config_dir), "ocpp_cp_bridge_bench_", RUN_TIMEOUT
+    )
     meta: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "homeassistant": ha_version,

@@ -40,8 +40,6 @@ import json
 import logging
 import os
 import platform
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +49,12 @@ from bridge import (
     NUMBER,
     PLUG,
     BenchmarkError,
-    ErrorLog,
     Row,
     entry_for,
+    home_assistant_with_csms,
     make_row,
+    raise_if_logged,
+    run_on_home_assistant_loop,
     set_source_states,
     settle,
     wait_until,
@@ -186,86 +186,50 @@ async def measure_guard(
 
 
 async def measure(sizes: Sizes, config_dir: str) -> tuple[list[Row], dict[str, Any]]:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from homeassistant import loader
-    from homeassistant.config_entries import ConfigEntryState
-    from homeassistant.helpers import frame as ha_frame
-    from homeassistant.setup import async_setup_component
-    from pytest_homeassistant_custom_component.common import (
-        MockConfigEntry,
-        async_mock_service,
-        async_test_home_assistant,
-    )
+    from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
-    from custom_components.ocpp_cp.const import DOMAIN
-    from tests.csms import TestCsms
-
-    errors = ErrorLog()
-    logging.getLogger().addHandler(errors)
     info: dict[str, Any] = {}
-    try:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            ha_frame.async_setup(hass)
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
-            csms = await TestCsms.start()
-            entry: MockConfigEntry | None = None
-            try:
-                # number and switch first: set up later, they would register their services
-                # over the handlers below (as tests/integration/conftest.py explains)
-                for domain in ("number", "switch"):
-                    if not await async_setup_component(hass, domain, {}):
-                        raise BenchmarkError(f"{domain} did not set up")
-                writes = Writes(hass)
-                async_mock_service(hass, "switch", "turn_on")
-                async_mock_service(hass, "switch", "turn_off")
-                set_source_states(hass)
-                for entity_id in GRID:
-                    hass.states.async_set(entity_id, str(LOW_LOAD), AMPS)
-                base = entry_for(csms)
-                entry = MockConfigEntry(
-                    domain=DOMAIN,
-                    title=base.title,
-                    unique_id=base.unique_id,
-                    data=dict(base.data),
-                    options={**base.options, "site_guard": GUARD},
-                )
-                entry.add_to_hass(hass)
-                if not await hass.config_entries.async_setup(entry.entry_id):
-                    raise BenchmarkError("the config entry did not set up")
-                await hass.async_block_till_done()
-                await within(
-                    csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1),
-                    "StatusNotification of connector 1 after set-up",
-                )
-                bridge: OcppCpBridge = entry.runtime_data
-                hass.states.async_set(PLUG, "on")
-                await hass.services.async_call(
-                    DOMAIN, "start_transaction", {"config_entry_id": entry.entry_id}, blocking=True
-                )
-                await within(csms.wait_for("StartTransaction"), "StartTransaction")
-                for entity_id in GRID:  # fresh readings: the guard leaves the fallback
-                    hass.states.async_set(entity_id, str(LOW_LOAD), AMPS)  # reported
-                await settle(hass, bridge)
-                errors.records.clear()
-                began = time.perf_counter()
-                baseline = await measure_baseline(hass, sizes)
-                guard = await measure_guard(hass, bridge, writes, sizes)
-                info["measure_s"] = time.perf_counter() - began
-                if errors.records:
-                    first = errors.records[0]
-                    raise BenchmarkError(
-                        f"{len(errors.records)} error(s) logged while measuring, first: "
-                        f"{first.name}: {first.getMessage()}"
-                    )
-                info["limit_source"] = bridge.engine.limit_in_force(1).source.kind
-            finally:
-                if entry is not None and entry.state is ConfigEntryState.LOADED:
-                    await hass.config_entries.async_unload(entry.entry_id)
-                await csms.stop()
-                await hass.async_stop(force=True)
-    finally:
-        logging.getLogger().removeHandler(errors)
+    async with home_assistant_with_csms(config_dir) as (hass, csms, errors):
+        from custom_components.ocpp_cp.const import DOMAIN  # importable once inside
+
+        writes = Writes(hass)
+        async_mock_service(hass, "switch", "turn_on")
+        async_mock_service(hass, "switch", "turn_off")
+        set_source_states(hass)
+        for entity_id in GRID:
+            hass.states.async_set(entity_id, str(LOW_LOAD), AMPS)
+        base = entry_for(csms)
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=base.title,
+            unique_id=base.unique_id,
+            data=dict(base.data),
+            options={**base.options, "site_guard": GUARD},
+        )
+        entry.add_to_hass(hass)
+        if not await hass.config_entries.async_setup(entry.entry_id):
+            raise BenchmarkError("the config entry did not set up")
+        await hass.async_block_till_done()
+        await within(
+            csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1),
+            "StatusNotification of connector 1 after set-up",
+        )
+        bridge: OcppCpBridge = entry.runtime_data
+        hass.states.async_set(PLUG, "on")
+        await hass.services.async_call(
+            DOMAIN, "start_transaction", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+        await within(csms.wait_for("StartTransaction"), "StartTransaction")
+        for entity_id in GRID:  # fresh readings: the guard leaves the fallback
+            hass.states.async_set(entity_id, str(LOW_LOAD), AMPS)  # reported
+        await settle(hass, bridge)
+        errors.records.clear()
+        began = time.perf_counter()
+        baseline = await measure_baseline(hass, sizes)
+        guard = await measure_guard(hass, bridge, writes, sizes)
+        info["measure_s"] = time.perf_counter() - began
+        raise_if_logged(errors)
+        info["limit_source"] = bridge.engine.limit_in_force(1).source.kind
     rows = [
         make_row("baseline", "1. async_set -> state_changed listener (baseline)", baseline),
         make_row("guard", "2. grid sensor async_set -> number.set_value (guard)", guard),
@@ -306,15 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("homeassistant.loader").setLevel(logging.ERROR)
     sizes = QUICK if args.quick else FULL
-    from homeassistant import runner
     from homeassistant.const import __version__ as ha_version
 
-    policy = runner.HassEventLoopPolicy(False)
-    with (
-        tempfile.TemporaryDirectory(prefix="ocpp_cp_guard_bench_") as config_dir,
-        asyncio.Runner(loop_factory=policy.new_event_loop) as loop_runner,
-    ):
-        rows, info = loop_runner.run(asyncio.wait_for(measure(sizes, config_dir), RUN_TIMEOUT))
+    rows, info = run_on_home_assistant_loop(
+        lambda config_dir: measure(sizes, config_dir), "ocpp_cp_guard_bench_", RUN_TIMEOUT
+    )
     meta: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "homeassistant": ha_version,

@@ -48,7 +48,7 @@ from .validation import ensure_validators, validate
 _LOGGER = logging.getLogger(__name__)
 
 type FrameListener = Callable[[str, str], None]
-type Spawner = Callable[[Awaitable[None], str], None]
+type Spawner = Callable[[Awaitable[None], str], object]  # what it returns is not used
 
 
 @dataclass(frozen=True, slots=True)

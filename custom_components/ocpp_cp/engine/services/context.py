@@ -107,7 +107,7 @@ class EngineContext:
             return
         sink(kind, tech_info)
 
-    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[None]:
         """A task this engine owns: cancelled by stop(), its failure logged."""
 
         async def runner() -> None:
@@ -116,6 +116,7 @@ class EngineContext:
         task = asyncio.create_task(runner(), name=f"ocpp_cp {name}")
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)

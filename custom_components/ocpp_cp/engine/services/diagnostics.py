@@ -103,12 +103,9 @@ class DiagnosticsService:
         async def begin() -> None:
             if self._job is not None and not self._job.done():
                 self._job.cancel()
-            self._job = asyncio.create_task(
-                self._upload(location, name, retries, interval, start, stop),
-                name="ocpp_cp diagnostics upload",
+            self._job = self.ctx.spawn(
+                self._upload(location, name, retries, interval, start, stop), "diagnostics upload"
             )
-            self.ctx.tasks.add(self._job)
-            self._job.add_done_callback(self.ctx.tasks.discard)
 
         return name, begin
 

@@ -155,10 +155,7 @@ class FirmwareService:
                 await task
 
     def _start(self) -> None:
-        task = asyncio.create_task(self._run(), name="ocpp_cp firmware update")
-        self._task = task
-        self.ctx.tasks.add(task)
-        task.add_done_callback(self.ctx.tasks.discard)
+        self._task = self.ctx.spawn(self._run(), "firmware update")
 
     async def restore(self) -> None:
         """Resume the update the journal holds (after a restart)."""

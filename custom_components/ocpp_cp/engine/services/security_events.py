@@ -166,6 +166,9 @@ class SecurityEventService:
         self.ctx = ctx
         ctx.security_sink = self.raise_event
         self._wakeup = asyncio.Event()
+        # Set while the sender waits on an empty queue (like the transaction delivery's idle).
+        self.idle = asyncio.Event()
+        self.sender: asyncio.Task[None] | None = None
         self._last_flood = 0.0
         self._suppressed = 0
         self._tail: asyncio.Task[SecurityLogEntry | None] | None = None
@@ -243,6 +246,7 @@ class SecurityEventService:
             _LOGGER.info("Security event %s%s", row.type, " (critical)" if row.critical else "")
             self.ctx.emit("security_event", **row.to_dict())
             if row.critical:
+                self.idle.clear()
                 self._wakeup.set()
         return written[0]
 
@@ -289,7 +293,7 @@ class SecurityEventService:
     def start(self) -> None:
         """After the journal is open: StartupOfTheDevice, and the sender for this run."""
         self.raise_event("StartupOfTheDevice", "The charge point has started")
-        self.ctx.spawn(self.run(), "security events")
+        self.sender = self.ctx.spawn(self.run(), "security events")
 
     async def _head(self) -> _Queued | None:
         def work(db: sqlite3.Connection) -> _Queued | None:
@@ -325,8 +329,10 @@ class SecurityEventService:
                 await asyncio.sleep(5)
                 continue
             if head is None:
+                self.idle.set()
                 await self._wakeup.wait()
                 continue
+            self.idle.clear()
             try:
                 await self._deliver(head)
             except JournalError as err:
