@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -350,10 +349,8 @@ class OcppCpBridge:
         self._certificate_checks: CALLBACK_TYPE | None = None
         # UpdateFirmware on a charger HA drives: offered to automations (firmware_install.py).
         self.firmware_install = FirmwareInstallWait(hass, entry.entry_id, self.charge_point_id)
-        # Seam for the companion firmware's OTA update: when set, installing a firmware is this
-        # call (path, sha256) -> installed, instead of the event for automations.
-        self.companion_installer: Callable[[str, str], Awaitable[bool]] | None = None
-        # Without that seam, connectors mapped to the companion firmware are updated over the air.
+        # Connectors mapped to the companion firmware are updated over the air; any other
+        # charger gets the event for automations (firmware_install).
         self.companion_update = CompanionFirmwareUpdate(hass)
         self.site_guard: SiteGuard | None = None
 
@@ -427,7 +424,7 @@ class OcppCpBridge:
             self.site_guard.stop()  # new settings: from the fallback again
             self.site_guard = SiteGuard(self, guard)
             self.site_guard.start()
-        self._notify()
+        self.notify_entities()
 
     @callback
     def _check_certificates(self, _now: Any = None) -> None:
@@ -520,11 +517,9 @@ class OcppCpBridge:
         return remove
 
     @callback
-    def _notify(self) -> None:
+    def notify_entities(self) -> None:
         for update in list(self._listeners):
             update()
-
-    notify_entities = _notify
 
     # -- HA -> engine -----------------------------------------------------------------------
 
@@ -541,7 +536,7 @@ class OcppCpBridge:
         if event.data["new_state"] is None or event.data["old_state"] is None:
             self._check_missing_entities()
         if pushed:
-            self._notify()  # session energy and duration follow the meter
+            self.notify_entities()  # session energy and duration follow the meter
 
     @callback
     def _check_limit_drift(self, connector_id: int, state: State | None) -> None:
@@ -732,8 +727,6 @@ class OcppCpBridge:
         return DataTransferReply()
 
     async def install_firmware(self, path: str, sha256: str) -> bool:
-        if self.companion_installer is not None:
-            return await self.companion_installer(path, sha256)
         if topics := self.firmware_topics():
             return await self.companion_update.install(topics, path, sha256)
         job = self.engine.services.firmware.job or {}
@@ -817,7 +810,7 @@ class OcppCpBridge:
                     "dropped": str(data.get("total", 0)),
                 },
             )
-        self._notify()
+        self.notify_entities()
 
     # -- repairs ----------------------------------------------------------------------------
 

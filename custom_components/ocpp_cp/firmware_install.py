@@ -31,10 +31,6 @@ class FirmwareInstallWait:
         self.timeout = INSTALL_TIMEOUT
         self._outcome: asyncio.Future[bool] | None = None
 
-    @property
-    def waiting(self) -> bool:
-        return self._outcome is not None and not self._outcome.done()
-
     async def install(self, path: str, sha256: str, location: str) -> bool:
         """Fire the event and wait for the report; False on timeout or a failure report.
         ``location`` must already be safe (no password)."""

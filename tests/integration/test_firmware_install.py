@@ -113,17 +113,20 @@ async def test_report_without_a_waiting_installation_is_refused(
     assert caught.value.translation_key == "no_firmware_installation"
 
 
-async def test_companion_installer_seam_replaces_the_event(
-    hass: HomeAssistant, csms: TestCsms
+async def test_a_companion_device_installs_instead_of_the_event(
+    hass: HomeAssistant, csms: TestCsms, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With a companion firmware device mapped, the bridge hands the file to it (its OTA is
+    tested end to end in test_companion_ota_update_firmware.py) and fires no event."""
     entry = await set_up(hass, csms)
-    installed: list[tuple[bytes, str]] = []
+    installed: list[tuple[list[str], bytes, str]] = []
 
-    async def companion(path: str, sha256: str) -> bool:
-        installed.append((Path(path).read_bytes(), sha256))
+    async def companion(topics: list[str], path: str, sha256: str) -> bool:
+        installed.append((topics, Path(path).read_bytes(), sha256))
         return True
 
-    entry.runtime_data.companion_installer = companion
+    monkeypatch.setattr(entry.runtime_data, "firmware_topics", lambda: ["evse/base"])
+    monkeypatch.setattr(entry.runtime_data.companion_update, "install", companion)
     events = async_capture_events(hass, EVENT_FIRMWARE_DOWNLOADED)
     with http_server() as server:
         server.files["/fw.bin"] = IMAGE
@@ -132,7 +135,7 @@ async def test_companion_installer_seam_replaces_the_event(
             "FirmwareStatusNotification", lambda p: p["status"] in FINAL, after=mark, timeout=20
         )
     assert firmware_statuses(csms, mark)[-1] == "Installed"
-    assert installed == [(IMAGE, hashlib.sha256(IMAGE).hexdigest())]
+    assert installed == [(["evse/base"], IMAGE, hashlib.sha256(IMAGE).hexdigest())]
     assert events == []
 
 

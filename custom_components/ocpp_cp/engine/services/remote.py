@@ -11,8 +11,6 @@ from typing import Any
 from ocpp.v16.enums import MessageTrigger, ReadingContext, Reason
 
 from ..hardware import ResetKind, UnlockOutcome
-from ..ocpp16.frames import OcppCallError
-from ..ocpp16.rpc import NotConnectedError
 from .boot import BootService
 from .connection import ConnectionService
 from .connectors import ConnectorService
@@ -99,15 +97,7 @@ class RemoteService:
                     await self.metering.send_now(cid, ReadingContext.trigger)
 
             return meter_values
-        if requested == MessageTrigger.diagnostics_status_notification:
-            return lambda: self._send_idle("DiagnosticsStatusNotification")
-        if requested == MessageTrigger.firmware_status_notification:
-            return lambda: self._send_idle("FirmwareStatusNotification")
-        return None
-
-    async def _send_idle(self, action: str) -> None:
-        with contextlib.suppress(TimeoutError, OcppCallError, NotConnectedError):
-            await self.ctx.call(action, {"status": "Idle"})
+        return None  # the diagnostics and firmware statuses: their own services answer
 
     async def data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
         reply = await self.ctx.hardware.data_transfer(
