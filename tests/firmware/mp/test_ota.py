@@ -563,6 +563,56 @@ class AppUpdateTest(unittest.TestCase):
         self.assertTrue(r.app.evse.enabled)
         self.assertFalse(r.app.reboot)
 
+    def test_the_update_code_leaves_the_heap_once_the_update_is_over(self):
+        # evse.ota (and the otaboot it imports) load only for an update: once it is refused,
+        # failed or confirmed they are dropped again, as evse.disco and evse.config are.
+        import evse
+
+        names = ("evse.ota", "otaboot")
+        saved = [sys.modules.get(n) for n in names]
+
+        def loaded():
+            return [n for n in names if n in sys.modules]
+
+        def unload():  # as on the device: neither is loaded until an update command
+            for n in names:
+                sys.modules.pop(n, None)
+            if "ota" in evse.__dict__:
+                del evse.ota
+
+        try:
+            unload()
+            root = scratch()
+            otasim.install_package(root, OLD)
+            r = Rig(root)
+            r.run(100)
+            self.assertEqual(loaded(), [])
+            r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "ftp://h/x"}'))
+            r.run(200)
+            self.assertEqual(r.statuses(), ["DownloadFailed"])
+            self.assertEqual(loaded(), [])  # refused
+            resp = otasim.http_200(b"x" * 100)
+            sys.modules["socket"] = otasim.FakeSocketModule(resp, stall_at=0, stalls=20)
+            r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "http://h/x"}'))
+            r.run(200)
+            self.assertEqual(loaded(), list(names))  # while it runs
+            r.run(1000)
+            self.assertEqual(r.statuses()[-1], "InstallationFailed")
+            self.assertEqual(loaded(), [])  # failed
+            root = staged_root()
+            st = otaboot.boot(root)
+            unload()
+            r = Rig(root, boot=st)
+            r.run(200)
+            self.assertEqual(loaded(), list(names))  # on trial
+            r.run(1800)
+            self.assertEqual(r.statuses(), ["Installing", "Installed"])
+            self.assertEqual(loaded(), [])  # confirmed
+        finally:
+            for i in range(len(names)):  # no zip(strict=) in MicroPython
+                sys.modules[names[i]] = saved[i]
+            evse.ota = ota
+
     def test_trial_that_never_confirms_restarts_for_the_rollback(self):
         root = staged_root()
         st = otaboot.boot(root)
