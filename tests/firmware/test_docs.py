@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from evse import config, control, ha
+from evse import config, control, disco
 
 from tests.firmware.conftest import FIRMWARE
 
@@ -23,7 +23,7 @@ def test_entity_table_matches_discovery() -> None:
         for x in table_column("")
         if re.match(r"^(switch|number|sensor|binary_sensor|button)\.<node_id>_", x)
     ]
-    expected = [f"{row[0]}.<node_id>_{row[1]}" for row in ha.rows()]
+    expected = [f"{row[0]}.<node_id>_{row[1]}" for row in disco.rows()]
     assert documented == expected
 
 
@@ -32,7 +32,7 @@ def test_entity_table_state_fields() -> None:
         r"^\| `[a-z_]+\.<node_id>_([a-z0-9_]+)` \|.*\| (`[a-z0-9]+`|—) \|$", README, re.M
     )
     fields = {key: field.strip("`") for key, field in rows}
-    for row in ha.rows():
+    for row in disco.rows():
         assert fields[row[1]] == (row[3] or "—"), row
 
 

@@ -57,11 +57,16 @@ def test_firmware_files_found() -> None:
 def test_only_hardware_imports_machine() -> None:
     pattern = re.compile(r"^\s*(import (machine|network)|from (machine|network) import)", re.M)
     offenders = [
-        p.name
+        p.relative_to(FIRMWARE).as_posix()
         for p in FIRMWARE_FILES
         if p.name != "hardware.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
-    assert offenders == []
+    # main.py, never updated over the air, resets the board after a failed trial: it cannot
+    # use evse.hardware (that is the package on trial). It may use machine.reset() and no more.
+    assert offenders in ([], ["main.py"])
+    main = (FIRMWARE / "main.py").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*(import network|from (machine|network) import)", main, re.M)
+    assert set(re.findall(r"\bmachine\.(\w+)", main)) <= {"reset"}
 
 
 def test_unittests_under_micropython_wasm() -> None:

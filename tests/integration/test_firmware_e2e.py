@@ -51,7 +51,7 @@ for path in (ROOT / "firmware" / "micropython", ROOT / "tests" / "firmware" / "m
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from evse import ha, modbus  # noqa: E402
+from evse import disco, modbus  # noqa: E402
 from evse.app import App  # noqa: E402
 from evse.compat import ticks_ms  # noqa: E402
 from evse.net import Net  # noqa: E402
@@ -317,7 +317,7 @@ async def until(predicate: Callable[[], Any], what: str, firmware: Firmware) -> 
 
 
 def expected_mapping() -> dict[str, Any]:
-    entity = {key: f"{component}.{NODE}_{key}" for component, key, *_ in ha.rows()}
+    entity = {key: f"{component}.{NODE}_{key}" for component, key, *_ in disco.rows()}
     return {
         "charge_switch": entity["charging"],
         "current_number": entity["current_limit"],
@@ -378,7 +378,7 @@ async def test_firmware_device_charges_through_ocpp(
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     await hass.async_block_till_done()
     firmware.start()
-    entity_ids = ha.entity_ids(firmware.cfg)
+    entity_ids = disco.entity_ids(firmware.cfg)
     await until(
         lambda: all(hass.states.get(e) is not None for e in entity_ids),
         "the firmware's entities",

@@ -65,7 +65,9 @@ class App:
                     doc[k] = boot[k]
             self.ota_doc = json.dumps(doc)
         self.hold = False  # charging refused (an update runs or is on trial)
-        self._en = self.evse.enabled
+        # The user's charging switch. The hold turns the state machine's `enabled` off without
+        # touching this: it is what is persisted, so an update never leaves charging disabled.
+        self.user_enabled = self.evse.enabled
         if self.trial:
             self.command(now, "hold", True)
         self.reboot = False  # set to leave the safety loop and restart the board
@@ -90,14 +92,11 @@ class App:
         elif cmd == "enable":
             if self.hold:
                 return  # refused while an update runs; the state echo shows it
+            self.user_enabled = bool(val)
             e.set_enabled(val)
             self.dirty = True
         elif cmd == "hold":
-            if val and not self.hold:
-                self._en = e.enabled
-                e.set_enabled(False)
-            elif not val and self.hold:
-                e.set_enabled(self._en)
+            e.set_enabled(not val and self.user_enabled)
             self.hold = val
         elif cmd == "limit":
             e.set_limit(val)
@@ -141,7 +140,7 @@ class App:
             self.reboot = True  # not confirmed in time: the next boot rolls back
         if self.dirty:
             self.dirty = False
-            hw.store.set("en", 1 if self.evse.enabled else 0)
+            hw.store.set("en", 1 if self.user_enabled else 0)  # never the hold's "off"
             hw.store.set("lim", self.evse.setpoint)
 
     def meter_result(self, out):

@@ -23,19 +23,6 @@ def discovery(cfg):
     return disco.discovery(cfg)
 
 
-def rows():
-    from evse import disco
-
-    return disco.rows()
-
-
-def entity_ids(cfg):
-    """default_entity_id of every entity this configuration publishes."""
-    from evse import disco
-
-    return disco.entity_ids(cfg)
-
-
 def drop(name):
     """Unloads evse.<name>, a module used only now and then: its code leaves the heap."""
     import sys

@@ -1,6 +1,8 @@
 # Network worker: WiFi (re)connect, MQTT via umqtt.simple (or anything with its API), Home
 # Assistant discovery, availability, state publishing and commands. service(now) does one
 # bounded step and never raises; run_forever() (thread) and run_task() (asyncio) loop over it.
+import sys
+
 from evse import ha
 from evse.compat import sleep_ms, ticks_diff, ticks_ms
 
@@ -160,6 +162,11 @@ class Net:
             else:
                 ota.service(self, now)
                 busy = self.ota is not None
+            if self.ota is None and not self.app.trial:
+                # The update is over (refused, failed or confirmed; a staged one reboots): its
+                # code leaves the heap again, as evse.disco's does.
+                ha.drop("ota")
+                sys.modules.pop("otaboot", None)
         sig = self._signature()
         since = None if self._pub_at is None else ticks_diff(now, self._pub_at)
         if (

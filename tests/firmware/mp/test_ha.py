@@ -3,7 +3,7 @@ import json
 import unittest
 
 import fwsim
-from evse import ha
+from evse import disco, ha
 from evse.control import REASONS, STATES, Evse
 
 
@@ -43,7 +43,7 @@ class DiscoveryTest(unittest.TestCase):
                 self.assertEqual(doc["cmd_t"], f"~/{key}/set")
 
     def test_entity_ids_full_hardware(self):
-        ids = ha.entity_ids(self.cfg)
+        ids = disco.entity_ids(self.cfg)
         expected = [
             "switch.evse1_charging",
             "number.evse1_current_limit",
@@ -76,11 +76,11 @@ class DiscoveryTest(unittest.TestCase):
         self.assertIn("homeassistant/sensor/evse1/temperature/config", deleted)
         self.assertIn("homeassistant/sensor/evse1/current_l3/config", deleted)
         self.assertEqual(len(out), 20)
-        self.assertFalse("sensor.evse1_power" in ha.entity_ids(cfg))
+        self.assertFalse("sensor.evse1_power" in disco.entity_ids(cfg))
 
     def test_single_phase_meter(self):
         cfg = fwsim.config(meter={"type": "sdm120"}, pins={"uart_tx": 17, "uart_rx": 16})
-        ids = ha.entity_ids(cfg)
+        ids = disco.entity_ids(cfg)
         self.assertIn("sensor.evse1_current_l1", ids)
         self.assertFalse("sensor.evse1_current_l2" in ids)
 

@@ -408,10 +408,10 @@ class BootTest(unittest.TestCase):
 class Rig:
     """App + Net on fake hardware and MQTT, with a file system root and a scripted socket."""
 
-    def __init__(self, root, boot=None, **cfg):
+    def __init__(self, root, boot=None, store=None, **cfg):
         cfg.setdefault("ota", {"confirm_s": 30})
         self.cfg = fwsim.config(**cfg)
-        self.hw = FakeHardware()
+        self.hw = FakeHardware(store=store)  # `store`: the NVS, kept across a reboot
         self.t = 0
         self.now = START
         self.app = App(self.cfg, self.hw, self.now, root=root, boot=boot)
@@ -509,6 +509,40 @@ class AppUpdateTest(unittest.TestCase):
         r2.run(3000)
         self.assertTrue(r2.hw.contactor)  # charging again once confirmed
 
+    def test_a_limit_command_during_the_hold_keeps_charging_enabled_across_the_update(self):
+        # The hold forces charging off; persisting the limit must not persist that as the
+        # user's choice, or the new version (and a rollback) boots with charging disabled.
+        root = scratch()
+        otasim.install_package(root, OLD)
+        body = otasim.bundle("0.2.0", NEW)
+        # a slow server: the update lasts past a housekeeping pass
+        resp = otasim.http_200(body)
+        sys.modules["socket"] = otasim.FakeSocketModule(resp, stall_at=0, stalls=100)
+        store = fwsim.Store()
+        r = Rig(root, store=store)
+        r.run(200)
+        r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "http://h/b.tar"}'))
+        r.run(100)
+        self.assertTrue(r.app.hold)
+        r.broker.inbound.append(("ocpp_cp/evse1/current_limit/set", "10"))
+        r.run(10000)
+        self.assertTrue(r.app.reboot)
+        self.assertEqual(store.get("lim"), 100)  # the limit was persisted during the hold
+        self.assertEqual(store.get("en"), 1)  # and the user's enabled setting stayed
+        st = otaboot.boot(root)
+        r2 = Rig(root, boot=st, store=store)
+        r2.broker.inbound.append(("ocpp_cp/evse1/current_limit/set", "12"))
+        r2.run(2000)
+        self.assertFalse(r2.app.trial)
+        self.assertEqual(store.get("en"), 1)
+        self.assertTrue(r2.app.evse.enabled)
+        self.assertEqual(r2.app.evse.setpoint, 120)
+        r2.hw.car.state = "B"
+        r2.run(500)
+        r2.hw.car.state = "C"
+        r2.run(3000)
+        self.assertTrue(r2.hw.contactor)  # charging again once confirmed
+
     def test_refused_command_and_failed_download_release_the_hold(self):
         root = scratch()
         otasim.install_package(root, OLD)
@@ -528,6 +562,56 @@ class AppUpdateTest(unittest.TestCase):
         self.assertFalse(r.app.hold)
         self.assertTrue(r.app.evse.enabled)
         self.assertFalse(r.app.reboot)
+
+    def test_the_update_code_leaves_the_heap_once_the_update_is_over(self):
+        # evse.ota (and the otaboot it imports) load only for an update: once it is refused,
+        # failed or confirmed they are dropped again, as evse.disco and evse.config are.
+        import evse
+
+        names = ("evse.ota", "otaboot")
+        saved = [sys.modules.get(n) for n in names]
+
+        def loaded():
+            return [n for n in names if n in sys.modules]
+
+        def unload():  # as on the device: neither is loaded until an update command
+            for n in names:
+                sys.modules.pop(n, None)
+            if "ota" in evse.__dict__:
+                del evse.ota
+
+        try:
+            unload()
+            root = scratch()
+            otasim.install_package(root, OLD)
+            r = Rig(root)
+            r.run(100)
+            self.assertEqual(loaded(), [])
+            r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "ftp://h/x"}'))
+            r.run(200)
+            self.assertEqual(r.statuses(), ["DownloadFailed"])
+            self.assertEqual(loaded(), [])  # refused
+            resp = otasim.http_200(b"x" * 100)
+            sys.modules["socket"] = otasim.FakeSocketModule(resp, stall_at=0, stalls=20)
+            r.broker.inbound.append(("ocpp_cp/evse1/ota/set", '{"url": "http://h/x"}'))
+            r.run(200)
+            self.assertEqual(loaded(), list(names))  # while it runs
+            r.run(1000)
+            self.assertEqual(r.statuses()[-1], "InstallationFailed")
+            self.assertEqual(loaded(), [])  # failed
+            root = staged_root()
+            st = otaboot.boot(root)
+            unload()
+            r = Rig(root, boot=st)
+            r.run(200)
+            self.assertEqual(loaded(), list(names))  # on trial
+            r.run(1800)
+            self.assertEqual(r.statuses(), ["Installing", "Installed"])
+            self.assertEqual(loaded(), [])  # confirmed
+        finally:
+            for i in range(len(names)):  # no zip(strict=) in MicroPython
+                sys.modules[names[i]] = saved[i]
+            evse.ota = ota
 
     def test_trial_that_never_confirms_restarts_for_the_rollback(self):
         root = staged_root()
