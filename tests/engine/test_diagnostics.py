@@ -8,7 +8,10 @@ import io
 import json
 import platform
 import threading
+import time
 import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +291,40 @@ async def test_ftps_upload_and_firmware_download_with_the_configured_ca(
         if r.action == "FirmwareStatusNotification"
     ] == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
     assert engine.services.firmware.job is None
+
+
+@pytest.fixture
+def local_time_utc_minus_5(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone five hours behind UTC (restored after the test)."""
+    monkeypatch.setenv("TZ", "Etc/GMT+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_times_are_read_as_rfc3339_leap_second_and_no_offset_as_utc(
+    csms: TestCsms, make_engine: EngineFactory, local_time_utc_minus_5: None
+) -> None:
+    """A leap second (:60) is a valid startTime (it was a CALLERROR); a time without an offset
+    is UTC, as everywhere else in the engine, not the charge point's local time."""
+    await accepted_engine(csms, make_engine)
+    half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    with http_server() as server:
+        mark = len(csms.received)
+        leap = await csms.call(
+            call.GetDiagnostics(location=server.url("/a/"), start_time="2016-12-31T23:59:60Z")
+        )
+        await wait_final(csms, mark)
+        mark = len(csms.received)
+        naive = await csms.call(
+            call.GetDiagnostics(location=server.url("/b/"), stop_time=half_an_hour_ago)
+        )
+        assert await wait_final(csms, mark) == ["Uploading", "Uploaded"]
+
+        def frames(path: str) -> bytes:
+            return zipfile.ZipFile(io.BytesIO(server.files[path])).read("frames.jsonl")
+
+        assert b"BootNotification" in frames(f"/a/{leap.file_name}")
+        # Every frame is younger than half an hour (local time would be 4.5 hours ahead).
+        assert frames(f"/b/{naive.file_name}") == b""

@@ -457,3 +457,22 @@ async def test_a_new_signed_update_replaces_the_running_one(
     assert ("Installed", 1) not in signed(csms, mark)
     assert len(hardware.installed) == 1
     assert await engine.journal.load_document("firmware_update") is None
+
+
+async def test_a_leap_second_retrieve_date_is_a_valid_date(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """retrieveDate is read as RFC 3339 like every other date: :60 (a leap second) is valid
+    (it was a CALLERROR)."""
+    hardware = Installer()
+    await accepted_engine(csms, make_engine, hardware=hardware)
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(
+                location=server.url("/fw.bin"), retrieve_date="2016-12-31T23:59:60Z"
+            )
+        )
+        assert (await wait_fw_final(csms, mark))[-1] == "Installed"
+    assert hardware.installed == [(FIRMWARE, hashlib.sha256(FIRMWARE).hexdigest())]

@@ -22,12 +22,12 @@ import re
 import ssl
 import zipfile
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from importlib import metadata
 from typing import Any
 
 from .. import __version__, transfer
 from ..ocpp16.frames import redact
+from ..timestamps import rfc3339_timestamp
 from .context import EngineContext, iso
 from .status_report import StatusReporter
 
@@ -48,12 +48,6 @@ def _library_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _parse_time(value: str | None) -> float | None:
-    if value is None:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class DiagnosticsService:
@@ -91,8 +85,8 @@ class DiagnosticsService:
         location: str = payload["location"]
         retries = max(0, int(payload.get("retries", DEFAULT_RETRIES)))
         interval = max(0, int(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL)))
-        start = _parse_time(payload.get("startTime"))
-        stop = _parse_time(payload.get("stopTime"))
+        start = rfc3339_timestamp(payload.get("startTime"))
+        stop = rfc3339_timestamp(payload.get("stopTime"))
         self.ctx.emit(
             "csms_request",
             kind="get_diagnostics",

@@ -20,7 +20,6 @@ import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -34,6 +33,7 @@ from ..firmware_signature import (
     file_sha256,
     signature_valid,
 )
+from ..timestamps import rfc3339_timestamp
 from .connectors import ConnectorService
 from .context import EngineContext
 from .status_report import StatusReporter
@@ -53,10 +53,6 @@ type RootProvider = Callable[[], list[x509.Certificate]]
 FINAL = frozenset({"DownloadFailed", "InstallationFailed", "Installed", "InvalidSignature", "Idle"})
 # Stages only SignedFirmwareStatusNotification has; the plain notification never carries them.
 SIGNED_ONLY = frozenset({"DownloadScheduled", "InstallScheduled", "SignatureVerified"})
-
-
-def _stamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class FirmwareService:
@@ -89,7 +85,7 @@ class FirmwareService:
         failed (the handler answers with a CALLERROR then, rather than pretend)."""
         job = {
             "location": payload["location"],
-            "retrieve_at": _stamp(payload["retrieveDate"]),
+            "retrieve_at": rfc3339_timestamp(payload["retrieveDate"]),
             "retries": max(0, int(payload.get("retries", DEFAULT_RETRIES))),
             "retry_interval": max(0, int(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL))),
             "stage": "scheduled",
@@ -111,10 +107,8 @@ class FirmwareService:
             return "InvalidCertificate", None
         job = {
             "location": firmware["location"],
-            "retrieve_at": _stamp(firmware["retrieveDateTime"]),
-            "install_at": _stamp(firmware["installDateTime"])
-            if "installDateTime" in firmware
-            else None,
+            "retrieve_at": rfc3339_timestamp(firmware["retrieveDateTime"]),
+            "install_at": rfc3339_timestamp(firmware.get("installDateTime")),
             "signing_certificate": firmware["signingCertificate"],
             "signature": firmware["signature"],
             "retries": max(0, int(payload.get("retries", DEFAULT_RETRIES))),

@@ -29,7 +29,7 @@ from .. import transfer
 from ..journal import JournalError
 from ..ocpp16.frames import redact
 from ..ocpp16.rpc import Reply
-from ..timestamps import parse_rfc3339
+from ..timestamps import rfc3339_timestamp
 from .context import EngineContext, iso
 from .security_events import SecurityEventService
 from .status_report import StatusReporter
@@ -141,8 +141,8 @@ class LogService:
         parameters = payload["log"]
         location: str = parameters["remoteLocation"]
         url = urlsplit(location)
-        oldest = parse_rfc3339(parameters.get("oldestTimestamp"))
-        latest = parse_rfc3339(parameters.get("latestTimestamp"))
+        oldest = rfc3339_timestamp(parameters.get("oldestTimestamp"))
+        latest = rfc3339_timestamp(parameters.get("latestTimestamp"))
         if url.scheme.lower() not in SCHEMES or not url.hostname:
             _LOGGER.info("GetLog to %s rejected", transfer.safe_location(location))
             return Reply({"status": "Rejected"})
@@ -160,8 +160,8 @@ class LogService:
             log_type=log_type,
             location=location,
             filename=f"{name}-{kind}-{stamp}-{payload['requestId']}.log",
-            oldest=None if oldest is None else oldest.timestamp(),
-            latest=None if latest is None else latest.timestamp(),
+            oldest=oldest,
+            latest=latest,
             retries=max(0, payload.get("retries", DEFAULT_RETRIES)),
             interval=max(0, payload.get("retryInterval", DEFAULT_RETRY_INTERVAL)),
         )
