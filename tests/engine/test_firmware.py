@@ -476,3 +476,39 @@ async def test_a_leap_second_retrieve_date_is_a_valid_date(
         )
         assert (await wait_fw_final(csms, mark))[-1] == "Installed"
     assert hardware.installed == [(FIRMWARE, hashlib.sha256(FIRMWARE).hexdigest())]
+
+
+async def test_trigger_while_installation_waits_for_a_transaction_answers_downloaded(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """A plain update waiting for the transaction to end has sent Downloaded last (the plain
+    notification has no InstallScheduled): that is what a trigger answers, not Idle."""
+    hardware = Installer()
+    engine = await accepted_engine(csms, make_engine, hardware=hardware)
+    engine.set_plugged(1, True)
+    assert await engine.swipe("TAG1") == "started"
+    await csms.wait_for("StartTransaction")
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(location=server.url("/fw.bin"), retrieve_date=now_iso())
+        )
+        await csms.wait_for(
+            "FirmwareStatusNotification", lambda p: p["status"] == "Downloaded", after=mark
+        )
+        await csms.wait_for(  # the installation waits: the connector is being made Unavailable
+            "StatusNotification", lambda p: p["status"] == "Unavailable", after=mark
+        )
+        trigger_mark = len(csms.received)
+        await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
+        await csms.wait_for("FirmwareStatusNotification", after=trigger_mark)
+        assert fw_statuses(csms, trigger_mark) == ["Downloaded"]
+        assert await engine.swipe("TAG1") == "stopped"
+        assert await wait_fw_final(csms, mark) == [
+            "Downloading",
+            "Downloaded",
+            "Downloaded",
+            "Installing",
+            "Installed",
+        ]

@@ -137,6 +137,7 @@ class FirmwareService:
 
         async def begin() -> None:
             self.job = job
+            self.status = "Idle"  # nothing sent for this job yet (not the replaced job's status)
             self._start()
 
         return begin
@@ -193,14 +194,15 @@ class FirmwareService:
     # -- the pipeline -----------------------------------------------------------------------
 
     def _report(self, status: str) -> None:
-        self.status = status
         job = self.job
         if job is not None and job.get("request_id") is not None:
+            self.status = status
             self.signed.report({"status": status, "requestId": job["request_id"]})
-        elif status in SIGNED_ONLY:
-            return  # no such status in the plain FirmwareStatusNotification
-        else:
+        elif status not in SIGNED_ONLY:
+            self.status = status
             self.plain.report({"status": status})
+        # else no such status in the plain FirmwareStatusNotification: the status stays the
+        # last one sent (a TriggerMessage while waiting for a transaction answers Downloaded).
 
     async def _save(self, **changes: Any) -> None:
         assert self.job is not None
