@@ -4,6 +4,7 @@ servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import platform
@@ -31,6 +32,7 @@ from .tls import make_pki
 pytestmark = pytest.mark.timeout(60)
 
 AUTH_KEY = "0123456789abcdef-secret-key"
+BASIC_TOKEN = base64.b64encode(b"uploader:basic-secret-77").decode()
 
 
 class DiagnosticHardware(RecordingHardware):
@@ -75,6 +77,8 @@ async def test_ftp_upload_of_a_complete_archive_without_secrets(
     events: list[tuple[str, dict[str, Any]]] = []
     csms.expected_password = AUTH_KEY
     await engine_with_events(csms, make_engine, events)
+    # A frame carrying an HTTP Basic credential: the archive shows it as ***.
+    await csms.call(call.DataTransfer(vendor_id="acme", data=f"Authorization: Basic {BASIC_TOKEN}"))
     with ftp_server(tmp_path / "ftp") as server:
         mark = len(csms.received)
         answer = await csms.call(call.GetDiagnostics(location=server.url("/")))
@@ -110,6 +114,8 @@ async def test_ftp_upload_of_a_complete_archive_without_secrets(
     for name in archive.namelist():
         text = archive.read(name).decode()
         assert AUTH_KEY not in text and FTP_PASSWORD not in text, name
+        assert BASIC_TOKEN not in text, name
+    assert "Authorization: Basic ***" in archive.read("frames.jsonl").decode()
     emitted = json.dumps(events, default=str)
     assert AUTH_KEY not in emitted and FTP_PASSWORD not in emitted
     assert ("diagnostics_status", {"status": "Uploaded"}) in events
@@ -247,6 +253,12 @@ async def test_trigger_during_an_upload_answers_uploading(
 )
 def test_redact_hides_url_passwords(frame: str, shown: str) -> None:
     assert redact(frame) == shown
+
+
+def test_redact_hides_basic_credentials() -> None:
+    frame = f'{{"data":"Authorization: Basic {BASIC_TOKEN}"}}'
+    assert redact(frame) == '{"data":"Authorization: Basic ***"}'
+    assert redact('{"data":"a basic frame"}') == '{"data":"a basic frame"}'
 
 
 def test_frame_ring_is_bounded_in_count_and_size(make_engine: EngineFactory) -> None:

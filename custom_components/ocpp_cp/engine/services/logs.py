@@ -7,8 +7,8 @@ GetLog while one runs cancels it (AcceptedCanceled; the cancelled one reports no
 The DiagnosticsLog is text: a header (charge point, versions), the configuration keys (secret
 ones without their value), the recent OCPP frames both ways (the ring GetDiagnostics also
 uses: 1000 frames, 256 K characters at most), and the engine's last ``LOG_LINES_KEPT`` Python log
-records (what passed the logger's level). Every line is scrubbed: the AuthorizationKey of a
-ChangeConfiguration (``frames.redact``), passwords in URLs and Basic credentials become ***.
+records (what passed the logger's level). Every line goes through ``frames.redact``: the
+AuthorizationKey of a ChangeConfiguration, passwords in URLs and Basic credentials become ***.
 The SecurityLog is one line per security-log entry. Both honour oldestTimestamp and
 latestTimestamp.
 """
@@ -50,21 +50,7 @@ DEFAULT_RETRY_INTERVAL = 60
 # How long a status waits for the CSMS to be reachable before it is given up.
 ENGINE_LOGGER = "custom_components.ocpp_cp.engine"
 
-_URL_PASSWORD = re.compile(r"(://[^/@:\s\"]*:)[^/@\s\"]*@")
-_BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{4,}")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def scrub(text: str) -> str:
-    """A frame or line as it may be shown or leave the charge point: no AuthorizationKey, no
-    password in a URL (GetLog, GetDiagnostics, UpdateFirmware locations), no Basic
-    credential. Cheap for the usual frame, which has none of them."""
-    text = redact(text)
-    if "@" in text:
-        text = _URL_PASSWORD.sub(r"\1***@", text)
-    if "Basic" in text:
-        text = _BASIC.sub(r"\1***", text)
-    return text
 
 
 class RecentLogHandler(logging.Handler):
@@ -123,7 +109,7 @@ class LogService:
         self.ctx = ctx
         self.security = security
         # The engine's one ring of recent frames (kept by the diagnostics service), raw:
-        # scrubbed only when a log is built.
+        # redacted only when a log is built.
         self.frames = frames
         self.log_lines = recent_log_handler()
         self.reporter = StatusReporter(ctx, ACTION, "log_status")
@@ -209,7 +195,7 @@ class LogService:
         """The file to upload, as text."""
         if upload.log_type == "SecurityLog":
             entries = await self.security.entries(oldest=upload.oldest, latest=upload.latest)
-            return "".join(scrub(entry.line()) + "\n" for entry in entries)
+            return "".join(redact(entry.line()) + "\n" for entry in entries)
         return self.diagnostics_text(upload.oldest, upload.latest)
 
     def diagnostics_text(self, oldest: float | None, latest: float | None) -> str:
@@ -230,7 +216,7 @@ class LogService:
         lines += [f"{iso(at)} {way} {text}" for at, way, text in self.frames if wanted(at)]
         lines.append("## log")
         lines += [f"{iso(at)} {text}" for at, text in list(self.log_lines.lines) if wanted(at)]
-        return "".join(scrub(line) + "\n" for line in lines)
+        return "".join(redact(line) + "\n" for line in lines)
 
     # -- LogStatusNotification --------------------------------------------------------------
 
