@@ -23,7 +23,6 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import transfer
 from ..journal import JournalError
@@ -37,7 +36,6 @@ from .status_report import StatusReporter
 _LOGGER = logging.getLogger(__name__)
 
 ACTION = "LogStatusNotification"
-SCHEMES = ("ftp", "ftps", "http", "https")
 LOG_LINES_KEPT = 1000
 # The whitepaper's UploadLogStatus for how the last attempt failed (transfer.TransferError.kind).
 FAILURE_STATUS = {
@@ -47,7 +45,6 @@ FAILURE_STATUS = {
 }
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
-# How long a status waits for the CSMS to be reachable before it is given up.
 ENGINE_LOGGER = "custom_components.ocpp_cp.engine"
 
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -126,11 +123,12 @@ class LogService:
         """The answer to GetLog and the upload to run once it is on the wire."""
         parameters = payload["log"]
         location: str = parameters["remoteLocation"]
-        url = urlsplit(location)
         oldest = rfc3339_timestamp(parameters.get("oldestTimestamp"))
         latest = rfc3339_timestamp(parameters.get("latestTimestamp"))
-        if url.scheme.lower() not in SCHEMES or not url.hostname:
-            _LOGGER.info("GetLog to %s rejected", transfer.safe_location(location))
+        try:
+            transfer.check_location(location)
+        except transfer.TransferError as err:  # its text carries no password
+            _LOGGER.info("GetLog rejected: %s", err)
             return Reply({"status": "Rejected"})
         running = self.uploading
         status = "Accepted"
