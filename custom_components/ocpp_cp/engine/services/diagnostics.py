@@ -19,7 +19,6 @@ import json
 import logging
 import platform
 import re
-import ssl
 import zipfile
 from collections.abc import Awaitable, Callable
 from importlib import metadata
@@ -58,10 +57,6 @@ class DiagnosticsService:
         self.reporter = StatusReporter(ctx, "DiagnosticsStatusNotification", "diagnostics_status")
         self.status = "Idle"
         self._job: asyncio.Task[None] | None = None
-        # The trust store of ftps:// and https:// uploads (tests put their own CA in).
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
-            ctx.settings.ca_file
-        )
 
     def record_frame(self, direction: str, text: str) -> None:
         """Every frame in and out, kept (bounded) for the next archive; redacted when read."""
@@ -118,7 +113,8 @@ class DiagnosticsService:
     ) -> None:
         self._set("Uploading")
         archive = await self.archive(start, stop)
-        context = await asyncio.to_thread(self.ssl_context)
+        # The trust store of ftps:// and https:// uploads (reads files: off the loop).
+        context = await asyncio.to_thread(transfer.trust_context, self.ctx.settings.ca_file)
 
         async def upload() -> bool:
             await transfer.upload(

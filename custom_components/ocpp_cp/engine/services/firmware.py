@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -74,9 +73,6 @@ class FirmwareService:
         self.status = "Idle"
         self.job: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
-            ctx.settings.ca_file
-        )
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -264,7 +260,7 @@ class FirmwareService:
         await self._wait_until(job["retrieve_at"], "DownloadScheduled")
         path = self._path(job)
         self._report("Downloading")
-        context = await asyncio.to_thread(self.ssl_context)
+        context = await asyncio.to_thread(transfer.trust_context, self.ctx.settings.ca_file)
 
         async def download() -> str:
             return await transfer.download(
