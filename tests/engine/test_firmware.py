@@ -512,3 +512,24 @@ async def test_trigger_while_installation_waits_for_a_transaction_answers_downlo
             "Installing",
             "Installed",
         ]
+
+
+@pytest.mark.parametrize("fault", ["short", "bad_status"])
+async def test_a_cut_or_garbled_http_download_is_download_failed(
+    csms: TestCsms, make_engine: EngineFactory, fault: str
+) -> None:
+    """A body shorter than its Content-Length is never installed, and an http.client error
+    (BadStatusLine) ends in DownloadFailed too instead of leaving Downloading forever."""
+    hardware = Installer()
+    await accepted_engine(csms, make_engine, hardware=hardware)
+    with http_server(fault=fault) as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(
+                location=server.url("/fw.bin"), retrieve_date=now_iso(), retries=1, retry_interval=0
+            )
+        )
+        assert await wait_fw_final(csms, mark) == ["Downloading", "DownloadFailed"]
+        assert [r[0] for r in server.requests] == ["GET", "GET"]
+    assert hardware.installed == []
