@@ -87,6 +87,12 @@ class HttpServer:
     password: str | None = None
     # When set, uploads wait for it (to observe a transfer in progress).
     hold: threading.Event | None = None
+    # How a GET of a known file goes wrong: "short" (a Content-Length 100 bytes longer than
+    # the body, then the connection closes), "chunked_short" (a chunked body cut inside a
+    # chunk), "bad_status" (a status line that is not HTTP); None serves it.
+    fault: str | None = None
+    # When set, a GET answers 302 with this base URL + the path (another server).
+    redirect: str | None = None
 
     def url(self, path: str = "/", *, credentials: bool = True) -> str:
         auth = f"{self.user}:{self.password}@" if credentials and self.user else ""
@@ -125,11 +131,34 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if not self._authorised():
                 return
+            if state.redirect is not None:
+                self.send_response(302)
+                self.send_header("Location", state.redirect + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = state.files.get(self.path)
             if body is None:
                 self._answer(404, b"not found")
+            elif state.fault is not None:
+                self._fail(state.fault, body)
             else:
                 self._answer(200, body)
+
+        def _fail(self, fault: str, body: bytes) -> None:
+            self.close_connection = True
+            if fault == "bad_status":
+                self.wfile.write(b"SURPRISE\r\n\r\n")
+                return
+            self.send_response(200)
+            if fault == "short":
+                self.send_header("Content-Length", str(len(body) + 100))
+                self.end_headers()
+                self.wfile.write(body)
+            else:  # chunked_short: announces 0x100 bytes in a chunk and sends 3
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"%x\r\n%s\r\n100\r\nabc" % (len(body), body))
 
         def do_PUT(self) -> None:
             body = self._body()

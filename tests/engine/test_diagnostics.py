@@ -4,11 +4,15 @@ servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import platform
 import threading
+import time
 import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from .tls import make_pki
 pytestmark = pytest.mark.timeout(60)
 
 AUTH_KEY = "0123456789abcdef-secret-key"
+BASIC_TOKEN = base64.b64encode(b"uploader:basic-secret-77").decode()
 
 
 class DiagnosticHardware(RecordingHardware):
@@ -72,6 +77,8 @@ async def test_ftp_upload_of_a_complete_archive_without_secrets(
     events: list[tuple[str, dict[str, Any]]] = []
     csms.expected_password = AUTH_KEY
     await engine_with_events(csms, make_engine, events)
+    # A frame carrying an HTTP Basic credential: the archive shows it as ***.
+    await csms.call(call.DataTransfer(vendor_id="acme", data=f"Authorization: Basic {BASIC_TOKEN}"))
     with ftp_server(tmp_path / "ftp") as server:
         mark = len(csms.received)
         answer = await csms.call(call.GetDiagnostics(location=server.url("/")))
@@ -107,6 +114,8 @@ async def test_ftp_upload_of_a_complete_archive_without_secrets(
     for name in archive.namelist():
         text = archive.read(name).decode()
         assert AUTH_KEY not in text and FTP_PASSWORD not in text, name
+        assert BASIC_TOKEN not in text, name
+    assert "Authorization: Basic ***" in archive.read("frames.jsonl").decode()
     emitted = json.dumps(events, default=str)
     assert AUTH_KEY not in emitted and FTP_PASSWORD not in emitted
     assert ("diagnostics_status", {"status": "Uploaded"}) in events
@@ -246,6 +255,12 @@ def test_redact_hides_url_passwords(frame: str, shown: str) -> None:
     assert redact(frame) == shown
 
 
+def test_redact_hides_basic_credentials() -> None:
+    frame = f'{{"data":"Authorization: Basic {BASIC_TOKEN}"}}'
+    assert redact(frame) == '{"data":"Authorization: Basic ***"}'
+    assert redact('{"data":"a basic frame"}') == '{"data":"a basic frame"}'
+
+
 def test_frame_ring_is_bounded_in_count_and_size(make_engine: EngineFactory) -> None:
     diagnostics = make_engine("ws://127.0.0.1:1/ocpp").diagnostics
     for n in range(1500):
@@ -288,3 +303,40 @@ async def test_ftps_upload_and_firmware_download_with_the_configured_ca(
         if r.action == "FirmwareStatusNotification"
     ] == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
     assert engine.services.firmware.job is None
+
+
+@pytest.fixture
+def local_time_utc_minus_5(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone five hours behind UTC (restored after the test)."""
+    monkeypatch.setenv("TZ", "Etc/GMT+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_times_are_read_as_rfc3339_leap_second_and_no_offset_as_utc(
+    csms: TestCsms, make_engine: EngineFactory, local_time_utc_minus_5: None
+) -> None:
+    """A leap second (:60) is a valid startTime (it was a CALLERROR); a time without an offset
+    is UTC, as everywhere else in the engine, not the charge point's local time."""
+    await accepted_engine(csms, make_engine)
+    half_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    with http_server() as server:
+        mark = len(csms.received)
+        leap = await csms.call(
+            call.GetDiagnostics(location=server.url("/a/"), start_time="2016-12-31T23:59:60Z")
+        )
+        await wait_final(csms, mark)
+        mark = len(csms.received)
+        naive = await csms.call(
+            call.GetDiagnostics(location=server.url("/b/"), stop_time=half_an_hour_ago)
+        )
+        assert await wait_final(csms, mark) == ["Uploading", "Uploaded"]
+
+        def frames(path: str) -> bytes:
+            return zipfile.ZipFile(io.BytesIO(server.files[path])).read("frames.jsonl")
+
+        assert b"BootNotification" in frames(f"/a/{leap.file_name}")
+        # Every frame is younger than half an hour (local time would be 4.5 hours ahead).
+        assert frames(f"/b/{naive.file_name}") == b""

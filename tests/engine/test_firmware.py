@@ -457,3 +457,79 @@ async def test_a_new_signed_update_replaces_the_running_one(
     assert ("Installed", 1) not in signed(csms, mark)
     assert len(hardware.installed) == 1
     assert await engine.journal.load_document("firmware_update") is None
+
+
+async def test_a_leap_second_retrieve_date_is_a_valid_date(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """retrieveDate is read as RFC 3339 like every other date: :60 (a leap second) is valid
+    (it was a CALLERROR)."""
+    hardware = Installer()
+    await accepted_engine(csms, make_engine, hardware=hardware)
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(
+                location=server.url("/fw.bin"), retrieve_date="2016-12-31T23:59:60Z"
+            )
+        )
+        assert (await wait_fw_final(csms, mark))[-1] == "Installed"
+    assert hardware.installed == [(FIRMWARE, hashlib.sha256(FIRMWARE).hexdigest())]
+
+
+async def test_trigger_while_installation_waits_for_a_transaction_answers_downloaded(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """A plain update waiting for the transaction to end has sent Downloaded last (the plain
+    notification has no InstallScheduled): that is what a trigger answers, not Idle."""
+    hardware = Installer()
+    engine = await accepted_engine(csms, make_engine, hardware=hardware)
+    engine.set_plugged(1, True)
+    assert await engine.swipe("TAG1") == "started"
+    await csms.wait_for("StartTransaction")
+    with http_server() as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(location=server.url("/fw.bin"), retrieve_date=now_iso())
+        )
+        await csms.wait_for(
+            "FirmwareStatusNotification", lambda p: p["status"] == "Downloaded", after=mark
+        )
+        await csms.wait_for(  # the installation waits: the connector is being made Unavailable
+            "StatusNotification", lambda p: p["status"] == "Unavailable", after=mark
+        )
+        trigger_mark = len(csms.received)
+        await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
+        await csms.wait_for("FirmwareStatusNotification", after=trigger_mark)
+        assert fw_statuses(csms, trigger_mark) == ["Downloaded"]
+        assert await engine.swipe("TAG1") == "stopped"
+        assert await wait_fw_final(csms, mark) == [
+            "Downloading",
+            "Downloaded",
+            "Downloaded",
+            "Installing",
+            "Installed",
+        ]
+
+
+@pytest.mark.parametrize("fault", ["short", "bad_status"])
+async def test_a_cut_or_garbled_http_download_is_download_failed(
+    csms: TestCsms, make_engine: EngineFactory, fault: str
+) -> None:
+    """A body shorter than its Content-Length is never installed, and an http.client error
+    (BadStatusLine) ends in DownloadFailed too instead of leaving Downloading forever."""
+    hardware = Installer()
+    await accepted_engine(csms, make_engine, hardware=hardware)
+    with http_server(fault=fault) as server:
+        server.files["/fw.bin"] = FIRMWARE
+        mark = len(csms.received)
+        await csms.call(
+            call.UpdateFirmware(
+                location=server.url("/fw.bin"), retrieve_date=now_iso(), retries=1, retry_interval=0
+            )
+        )
+        assert await wait_fw_final(csms, mark) == ["Downloading", "DownloadFailed"]
+        assert [r[0] for r in server.requests] == ["GET", "GET"]
+    assert hardware.installed == []

@@ -379,7 +379,7 @@ async def test_unreachable_location_fails(csms: TestCsms, engine: ChargePointEng
 
 
 async def test_unsupported_location_is_rejected(csms: TestCsms, engine: ChargePointEngine) -> None:
-    for location in ("sftp://127.0.0.1/logs", "no location", "http:///nohost"):
+    for location in ("sftp://127.0.0.1/logs", "no location", "http:///nohost", "http://[::1"):
         result = await csms.call(
             call.GetLog(log={"remoteLocation": location}, log_type="SecurityLog", request_id=9)
         )

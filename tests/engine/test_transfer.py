@@ -11,6 +11,8 @@ import pytest
 
 from custom_components.ocpp_cp.engine.transfer import (
     TransferError,
+    attempts,
+    check_location,
     download,
     safe_location,
     upload,
@@ -149,3 +151,54 @@ async def test_https_download(tmp_path: Path) -> None:
         assert digest == hashlib.sha256(PAYLOAD).hexdigest()
         await upload(server.url("/"), "d.zip", b"abc", ssl_context=_client_context(pki.ca_file))
         assert server.files["/d.zip"] == b"abc"
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("short", "failed"), ("chunked_short", "failed"), ("bad_status", "bad_message")],
+)
+async def test_http_download_cut_short_or_garbled_is_a_transfer_error(
+    tmp_path: Path, fault: str, kind: str
+) -> None:
+    """A body shorter than its Content-Length is not a complete file; http.client's own
+    errors (IncompleteRead, BadStatusLine) are failed attempts like any other."""
+    with http_server(fault=fault) as server:
+        server.files["/fw.bin"] = PAYLOAD
+        with pytest.raises(TransferError) as caught:
+            await download(server.url("/fw.bin"), tmp_path / "fw.bin", timeout=5)
+    assert caught.value.kind == kind
+    assert not (tmp_path / "fw.bin").exists()
+    assert not (tmp_path / "fw.bin.part").exists()
+
+
+async def test_attempts_retries_an_http_client_error(tmp_path: Path) -> None:
+    calls = 0
+    with http_server(fault="bad_status") as server:
+        server.files["/fw.bin"] = PAYLOAD
+
+        async def run() -> str:
+            nonlocal calls
+            calls += 1
+            return await download(server.url("/fw.bin"), tmp_path / "fw.bin", timeout=5)
+
+        with pytest.raises(TransferError):
+            await attempts("Firmware download", run, 2, 0)
+    assert calls == 3
+
+
+async def test_redirect_to_another_server_gets_no_credentials(tmp_path: Path) -> None:
+    with http_server() as other, http_server(user="cp", password=FTP_PASSWORD) as first:
+        other.files["/fw.bin"] = PAYLOAD
+        first.redirect = other.url("", credentials=False)
+        digest = await download(first.url("/fw.bin"), tmp_path / "fw.bin")
+        assert digest == hashlib.sha256(PAYLOAD).hexdigest()
+        assert "Authorization" in first.requests[0][2]  # the server it was meant for
+        assert [(method, path) for method, path, _ in other.requests] == [("GET", "/fw.bin")]
+        assert "Authorization" not in other.requests[0][2]
+
+
+def test_check_location() -> None:
+    check_location("ftp://u:p@127.0.0.1/x")
+    for location in ("http://[::1", "sftp://h/x", "http:///nohost", "no location"):
+        with pytest.raises(TransferError):
+            check_location(location)

@@ -32,7 +32,7 @@ from .connector import Connector
 from .hardware import ChargerHardware, EvState
 from .journal import Journal, JournalError
 from .meter import MeterReadings
-from .ocpp16.frames import CP_TO_CSMS_ACTIONS
+from .ocpp16.frames import CP_TO_CSMS_ACTIONS, redact
 from .ocpp16.handlers import build_handlers
 from .ocpp16.rpc import OcppRpc
 from .ocpp16.validation import load_validators
@@ -47,7 +47,7 @@ from .services.delivery import TransactionDelivery
 from .services.diagnostics import DiagnosticsService
 from .services.firmware import FirmwareService
 from .services.limits import LimitService
-from .services.logs import LogService, scrub
+from .services.logs import LogService
 from .services.metering import MeteringService, seconds_to_next_aligned
 from .services.registry import Services
 from .services.remote import RemoteService
@@ -406,7 +406,7 @@ class ChargePointEngine:
     def _on_frame(self, direction: str, text: str) -> None:
         self.diagnostics.record_frame(direction, text)
         if self.ctx.listener is not None:
-            self.ctx.emit("frame", direction=direction, frame=scrub(text))
+            self.ctx.emit("frame", direction=direction, frame=redact(text))
 
     def go_offline(self) -> None:
         """Drop the connection and stay away until ``go_online``."""

@@ -44,3 +44,9 @@ def parse_rfc3339(value: object, *, offset_required: bool = False) -> datetime |
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def rfc3339_timestamp(value: object) -> float | None:
+    """``parse_rfc3339`` as a POSIX timestamp (what the clock and the jobs count in)."""
+    moment = parse_rfc3339(value)
+    return None if moment is None else moment.timestamp()

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-__all__ = ["TransferError", "download", "safe_location", "upload"]
+__all__ = ["TransferError", "check_location", "download", "safe_location", "upload"]
 
 _CHUNK = 64 * 1024
 _SCHEMES = ("ftp", "ftps", "http", "https")
@@ -87,6 +87,12 @@ def safe_location(location: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     except ValueError:  # an unparsable URL: keep the scheme only
         return location.split(":", 1)[0] + "://***"
+
+
+def check_location(location: str) -> None:
+    """Raise TransferError unless ``location`` is a URL these transfers can use (a supported
+    scheme and a host): what a request is refused for before anything runs."""
+    _Target(location)
 
 
 class _Target:
@@ -192,8 +198,8 @@ def _http_open(
     timeout: float,
 ) -> urllib.response.addinfourl:
     auth = target.basic_auth()
-    if auth is not None:
-        request.add_header("Authorization", auth)
+    if auth is not None:  # unredirected: a redirect to another host must not get the password
+        request.add_unredirected_header("Authorization", auth)
     context = ssl_context if target.scheme == "https" else None
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
     response: urllib.response.addinfourl = opener.open(request, timeout=timeout)
@@ -247,8 +253,15 @@ def _http_download(
 ) -> str:
     request = urllib.request.Request(target.bare_url, method="GET")
     with _http_open(target, request, ssl_context, timeout) as response, _Sink(destination) as sink:
+        received = 0
         while chunk := response.read(_CHUNK):
             sink.write(chunk)
+            received += len(chunk)
+        # read(amt) answers b"" when the connection closes early (only a chunked body raises
+        # IncompleteRead): a body shorter than its Content-Length is a failed download.
+        announced = response.headers.get("Content-Length")
+        if announced is not None and announced.isdigit() and received < int(announced):
+            raise http.client.IncompleteRead(b"", int(announced) - received)
         return sink.commit()
 
 
@@ -291,7 +304,16 @@ _LOGGER = logging.getLogger(__name__)
 
 # -- the API ----------------------------------------------------------------------------------
 
-_FAILURES = (OSError, EOFError, ftplib.Error, urllib.error.URLError, ValueError)
+# http.client.HTTPException: IncompleteRead, BadStatusLine and the like are neither OSError
+# nor ValueError, and urllib lets them through.
+_FAILURES = (
+    OSError,
+    EOFError,
+    ftplib.Error,
+    urllib.error.URLError,
+    http.client.HTTPException,
+    ValueError,
+)
 
 
 async def upload(
@@ -349,14 +371,12 @@ async def attempts[T](
     """``run`` up to ``1 + retries`` times, ``interval`` s apart, as GetDiagnostics, GetLog
     and UpdateFirmware ask; the last TransferError when every attempt failed (each failure
     logged, without credentials: TransferError texts carry none)."""
-    for attempt in range(retries):
+    for attempt in range(1, retries + 2):
         try:
             return await run()
         except TransferError as err:
-            _LOGGER.warning("%s attempt %d of %d failed: %s", what, attempt + 1, retries + 1, err)
-            await asyncio.sleep(interval)
-    try:
-        return await run()
-    except TransferError as err:
-        _LOGGER.warning("%s attempt %d of %d failed: %s", what, retries + 1, retries + 1, err)
-        raise
+            _LOGGER.warning("%s attempt %d of %d failed: %s", what, attempt, retries + 1, err)
+            if attempt > retries:
+                raise
+        await asyncio.sleep(interval)
+    raise AssertionError("unreachable: the last attempt returns or raises")

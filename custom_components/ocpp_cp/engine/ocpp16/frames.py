@@ -424,14 +424,18 @@ _SECRET_VALUE = re.compile(r'("value"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)')
 
 # A password in a URL (GetDiagnostics/UpdateFirmware locations: ftp://user:password@host/).
 _URL_PASSWORD = re.compile(r'([A-Za-z][A-Za-z0-9+.-]*://[^/\s"@:]*):[^/\s"]*@')
+# An HTTP Basic credential (an Authorization header in a log line or a DataTransfer).
+_BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{4,}")
 
 
 def redact(text: str) -> str:
-    """A frame as it may be shown or logged: a ChangeConfiguration of the AuthorizationKey
-    has its value replaced by ***, a password in a URL too. Frames without either come back
-    unchanged, cheaply."""
+    """A frame or log line as it may be shown or leave the charge point: a ChangeConfiguration
+    of the AuthorizationKey has its value replaced by ***, a password in a URL and a Basic
+    credential too. Text without any of them comes back unchanged, cheaply."""
     if "@" in text:
         text = _URL_PASSWORD.sub(r"\1:***@", text)
+    if "Basic" in text:
+        text = _BASIC.sub(r"\1***", text)
     if SECRET_KEY not in text.lower():
         return text
     return _SECRET_VALUE.sub(r'\1"***"', text)

@@ -19,15 +19,14 @@ import json
 import logging
 import platform
 import re
-import ssl
 import zipfile
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from importlib import metadata
 from typing import Any
 
 from .. import __version__, transfer
 from ..ocpp16.frames import redact
+from ..timestamps import rfc3339_timestamp
 from .context import EngineContext, iso
 from .status_report import StatusReporter
 
@@ -50,12 +49,6 @@ def _library_version(name: str) -> str:
         return "unknown"
 
 
-def _parse_time(value: str | None) -> float | None:
-    if value is None:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 class DiagnosticsService:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
@@ -64,10 +57,6 @@ class DiagnosticsService:
         self.reporter = StatusReporter(ctx, "DiagnosticsStatusNotification", "diagnostics_status")
         self.status = "Idle"
         self._job: asyncio.Task[None] | None = None
-        # The trust store of ftps:// and https:// uploads (tests put their own CA in).
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
-            ctx.settings.ca_file
-        )
 
     def record_frame(self, direction: str, text: str) -> None:
         """Every frame in and out, kept (bounded) for the next archive; redacted when read."""
@@ -91,8 +80,8 @@ class DiagnosticsService:
         location: str = payload["location"]
         retries = max(0, int(payload.get("retries", DEFAULT_RETRIES)))
         interval = max(0, int(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL)))
-        start = _parse_time(payload.get("startTime"))
-        stop = _parse_time(payload.get("stopTime"))
+        start = rfc3339_timestamp(payload.get("startTime"))
+        stop = rfc3339_timestamp(payload.get("stopTime"))
         self.ctx.emit(
             "csms_request",
             kind="get_diagnostics",
@@ -124,7 +113,8 @@ class DiagnosticsService:
     ) -> None:
         self._set("Uploading")
         archive = await self.archive(start, stop)
-        context = await asyncio.to_thread(self.ssl_context)
+        # The trust store of ftps:// and https:// uploads (reads files: off the loop).
+        context = await asyncio.to_thread(transfer.trust_context, self.ctx.settings.ca_file)
 
         async def upload() -> bool:
             await transfer.upload(

@@ -18,9 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
-import ssl
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -34,6 +32,7 @@ from ..firmware_signature import (
     file_sha256,
     signature_valid,
 )
+from ..timestamps import rfc3339_timestamp
 from .connectors import ConnectorService
 from .context import EngineContext
 from .status_report import StatusReporter
@@ -55,10 +54,6 @@ FINAL = frozenset({"DownloadFailed", "InstallationFailed", "Installed", "Invalid
 SIGNED_ONLY = frozenset({"DownloadScheduled", "InstallScheduled", "SignatureVerified"})
 
 
-def _stamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 class FirmwareService:
     def __init__(
         self,
@@ -78,9 +73,6 @@ class FirmwareService:
         self.status = "Idle"
         self.job: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.ssl_context: Callable[[], ssl.SSLContext | None] = lambda: transfer.trust_context(
-            ctx.settings.ca_file
-        )
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -89,7 +81,7 @@ class FirmwareService:
         failed (the handler answers with a CALLERROR then, rather than pretend)."""
         job = {
             "location": payload["location"],
-            "retrieve_at": _stamp(payload["retrieveDate"]),
+            "retrieve_at": rfc3339_timestamp(payload["retrieveDate"]),
             "retries": max(0, int(payload.get("retries", DEFAULT_RETRIES))),
             "retry_interval": max(0, int(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL))),
             "stage": "scheduled",
@@ -111,10 +103,8 @@ class FirmwareService:
             return "InvalidCertificate", None
         job = {
             "location": firmware["location"],
-            "retrieve_at": _stamp(firmware["retrieveDateTime"]),
-            "install_at": _stamp(firmware["installDateTime"])
-            if "installDateTime" in firmware
-            else None,
+            "retrieve_at": rfc3339_timestamp(firmware["retrieveDateTime"]),
+            "install_at": rfc3339_timestamp(firmware.get("installDateTime")),
             "signing_certificate": firmware["signingCertificate"],
             "signature": firmware["signature"],
             "retries": max(0, int(payload.get("retries", DEFAULT_RETRIES))),
@@ -143,6 +133,7 @@ class FirmwareService:
 
         async def begin() -> None:
             self.job = job
+            self.status = "Idle"  # nothing sent for this job yet (not the replaced job's status)
             self._start()
 
         return begin
@@ -199,14 +190,15 @@ class FirmwareService:
     # -- the pipeline -----------------------------------------------------------------------
 
     def _report(self, status: str) -> None:
-        self.status = status
         job = self.job
         if job is not None and job.get("request_id") is not None:
+            self.status = status
             self.signed.report({"status": status, "requestId": job["request_id"]})
-        elif status in SIGNED_ONLY:
-            return  # no such status in the plain FirmwareStatusNotification
-        else:
+        elif status not in SIGNED_ONLY:
+            self.status = status
             self.plain.report({"status": status})
+        # else no such status in the plain FirmwareStatusNotification: the status stays the
+        # last one sent (a TriggerMessage while waiting for a transaction answers Downloaded).
 
     async def _save(self, **changes: Any) -> None:
         assert self.job is not None
@@ -268,7 +260,7 @@ class FirmwareService:
         await self._wait_until(job["retrieve_at"], "DownloadScheduled")
         path = self._path(job)
         self._report("Downloading")
-        context = await asyncio.to_thread(self.ssl_context)
+        context = await asyncio.to_thread(transfer.trust_context, self.ctx.settings.ca_file)
 
         async def download() -> str:
             return await transfer.download(

@@ -7,8 +7,8 @@ GetLog while one runs cancels it (AcceptedCanceled; the cancelled one reports no
 The DiagnosticsLog is text: a header (charge point, versions), the configuration keys (secret
 ones without their value), the recent OCPP frames both ways (the ring GetDiagnostics also
 uses: 1000 frames, 256 K characters at most), and the engine's last ``LOG_LINES_KEPT`` Python log
-records (what passed the logger's level). Every line is scrubbed: the AuthorizationKey of a
-ChangeConfiguration (``frames.redact``), passwords in URLs and Basic credentials become ***.
+records (what passed the logger's level). Every line goes through ``frames.redact``: the
+AuthorizationKey of a ChangeConfiguration, passwords in URLs and Basic credentials become ***.
 The SecurityLog is one line per security-log entry. Both honour oldestTimestamp and
 latestTimestamp.
 """
@@ -23,13 +23,12 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import transfer
 from ..journal import JournalError
 from ..ocpp16.frames import redact
 from ..ocpp16.rpc import Reply
-from ..timestamps import parse_rfc3339
+from ..timestamps import rfc3339_timestamp
 from .context import EngineContext, iso
 from .security_events import SecurityEventService
 from .status_report import StatusReporter
@@ -37,7 +36,6 @@ from .status_report import StatusReporter
 _LOGGER = logging.getLogger(__name__)
 
 ACTION = "LogStatusNotification"
-SCHEMES = ("ftp", "ftps", "http", "https")
 LOG_LINES_KEPT = 1000
 # The whitepaper's UploadLogStatus for how the last attempt failed (transfer.TransferError.kind).
 FAILURE_STATUS = {
@@ -47,24 +45,9 @@ FAILURE_STATUS = {
 }
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_INTERVAL = 60
-# How long a status waits for the CSMS to be reachable before it is given up.
 ENGINE_LOGGER = "custom_components.ocpp_cp.engine"
 
-_URL_PASSWORD = re.compile(r"(://[^/@:\s\"]*:)[^/@\s\"]*@")
-_BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{4,}")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def scrub(text: str) -> str:
-    """A frame or line as it may be shown or leave the charge point: no AuthorizationKey, no
-    password in a URL (GetLog, GetDiagnostics, UpdateFirmware locations), no Basic
-    credential. Cheap for the usual frame, which has none of them."""
-    text = redact(text)
-    if "@" in text:
-        text = _URL_PASSWORD.sub(r"\1***@", text)
-    if "Basic" in text:
-        text = _BASIC.sub(r"\1***", text)
-    return text
 
 
 class RecentLogHandler(logging.Handler):
@@ -123,7 +106,7 @@ class LogService:
         self.ctx = ctx
         self.security = security
         # The engine's one ring of recent frames (kept by the diagnostics service), raw:
-        # scrubbed only when a log is built.
+        # redacted only when a log is built.
         self.frames = frames
         self.log_lines = recent_log_handler()
         self.reporter = StatusReporter(ctx, ACTION, "log_status")
@@ -140,11 +123,12 @@ class LogService:
         """The answer to GetLog and the upload to run once it is on the wire."""
         parameters = payload["log"]
         location: str = parameters["remoteLocation"]
-        url = urlsplit(location)
-        oldest = parse_rfc3339(parameters.get("oldestTimestamp"))
-        latest = parse_rfc3339(parameters.get("latestTimestamp"))
-        if url.scheme.lower() not in SCHEMES or not url.hostname:
-            _LOGGER.info("GetLog to %s rejected", transfer.safe_location(location))
+        oldest = rfc3339_timestamp(parameters.get("oldestTimestamp"))
+        latest = rfc3339_timestamp(parameters.get("latestTimestamp"))
+        try:
+            transfer.check_location(location)
+        except transfer.TransferError as err:  # its text carries no password
+            _LOGGER.info("GetLog rejected: %s", err)
             return Reply({"status": "Rejected"})
         running = self.uploading
         status = "Accepted"
@@ -160,8 +144,8 @@ class LogService:
             log_type=log_type,
             location=location,
             filename=f"{name}-{kind}-{stamp}-{payload['requestId']}.log",
-            oldest=None if oldest is None else oldest.timestamp(),
-            latest=None if latest is None else latest.timestamp(),
+            oldest=oldest,
+            latest=latest,
             retries=max(0, payload.get("retries", DEFAULT_RETRIES)),
             interval=max(0, payload.get("retryInterval", DEFAULT_RETRY_INTERVAL)),
         )
@@ -209,7 +193,7 @@ class LogService:
         """The file to upload, as text."""
         if upload.log_type == "SecurityLog":
             entries = await self.security.entries(oldest=upload.oldest, latest=upload.latest)
-            return "".join(scrub(entry.line()) + "\n" for entry in entries)
+            return "".join(redact(entry.line()) + "\n" for entry in entries)
         return self.diagnostics_text(upload.oldest, upload.latest)
 
     def diagnostics_text(self, oldest: float | None, latest: float | None) -> str:
@@ -230,7 +214,7 @@ class LogService:
         lines += [f"{iso(at)} {way} {text}" for at, way, text in self.frames if wanted(at)]
         lines.append("## log")
         lines += [f"{iso(at)} {text}" for at, text in list(self.log_lines.lines) if wanted(at)]
-        return "".join(scrub(line) + "\n" for line in lines)
+        return "".join(redact(line) + "\n" for line in lines)
 
     # -- LogStatusNotification --------------------------------------------------------------
 

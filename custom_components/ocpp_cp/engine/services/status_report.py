@@ -44,10 +44,6 @@ class StatusReporter:
             self._running = True
             self.ctx.spawn(self._run(), f"{self.action} sender")
 
-    @property
-    def pending(self) -> int:
-        return len(self._queue) if self._queue is not None else 0
-
     async def _run(self) -> None:
         queue = self._queue
         assert queue is not None
