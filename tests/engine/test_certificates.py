@@ -20,8 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 
-from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState, SecurityProfile
-from custom_components.ocpp_cp.engine.journal import Journal
+from custom_components.ocpp_cp.engine import (
+    ChargePointEngine,
+    ConnectionState,
+    SecurityProfile,
+)
+from custom_components.ocpp_cp.engine.journal import Journal, JournalError
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory
@@ -495,3 +499,48 @@ async def test_signed_certificate_files_removed_by_hand(
     engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=queue)
     await engine.start()
     assert engine.services.certificates.client_files() is None
+
+
+def failing_saves(engine: ChargePointEngine, key: str) -> list[bool]:
+    """Make the journal refuse to save document ``key`` while the returned flag holds."""
+    journal = engine.journal
+    save = journal.save_document
+    failing = [True]
+
+    async def save_document(name: str, value: Any) -> None:
+        if name == key and failing[0]:
+            raise JournalError("disk full")
+        await save(name, value)
+
+    journal.save_document = save_document  # type: ignore[method-assign]
+    return failing
+
+
+async def test_security_profile_raise_not_saved_starts_no_trial(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """A SecurityProfile raise whose configuration save fails is Rejected and leaves nothing
+    behind: no trial (so no false fall back), no ReconfigurationOfSecurityParameters event,
+    no fallback document that a restart would take for a trial."""
+    options: dict[str, Any] = {
+        "security_profile": SecurityProfile.BASIC_AUTH,
+        "authorization_key": AUTH_KEY,
+        "queue_path": str(tmp_path / "queue.sqlite3"),
+    }
+    engine = make_engine("wss://localhost:1/ocpp", **options)
+    await engine.start()
+    engine.go_offline()
+    assert await engine.services.certificates.install(CSMS_ROOT, root_ca("root").pem) == (
+        "Accepted"
+    )
+    events = record_events(engine)
+    failing = failing_saves(engine, "configuration")
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Rejected"
+    assert engine.config.get("SecurityProfile") == "1"
+    assert engine.profile_switch.fallback is None
+    assert events == []
+    assert await engine.journal.load_document("security_profile_fallback") is None
+    failing[0] = False
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Accepted"
+    assert engine.profile_switch.fallback == 1
+    assert events == [("ReconfigurationOfSecurityParameters", "SecurityProfile 1 -> 2")]
