@@ -24,6 +24,7 @@ from custom_components.ocpp_cp.engine import (
     ChargePointEngine,
     ConnectionState,
     SecurityProfile,
+    pki,
 )
 from custom_components.ocpp_cp.engine.journal import Journal, JournalError
 from tests.csms import TestCsms
@@ -544,3 +545,34 @@ async def test_security_profile_raise_not_saved_starts_no_trial(
     assert await engine.services.configuration.change("SecurityProfile", "2") == "Accepted"
     assert engine.profile_switch.fallback == 1
     assert events == [("ReconfigurationOfSecurityParameters", "SecurityProfile 1 -> 2")]
+
+
+async def test_certificate_signed_not_saved_can_be_sent_again(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """CertificateSigned whose journal save fails is Rejected with the pending key still in
+    place and no new files left behind: the CSMS's retry is Accepted."""
+    engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=str(tmp_path / "queue.sqlite3"))
+    await engine.start()
+    engine.go_offline()
+    certificates = engine.services.certificates
+    root = root_ca("CSMS root")
+    assert await certificates.install(CSMS_ROOT, root.pem) == "Accepted"
+    with pytest.raises(ConnectionError):  # offline: the CSR never leaves, the key is kept
+        await certificates.request_signing()
+    key_path = str(tmp_path / "queue.sqlite3.csr-key.pem")
+    key = pki.load_private_key(key_path)
+    chain = pem(sign_csr(pki.build_csr(key, "", "CP1"), root))
+    before = sorted(os.listdir(tmp_path))
+    failing = failing_saves(engine, "certificates")
+    assert await certificates.signed(chain) == "Rejected"
+    assert sorted(os.listdir(tmp_path)) == before  # the key is where it was, no new pair
+    assert certificates.client_files() is None
+    failing[0] = False
+    assert await certificates.signed(chain) == "Accepted"
+    client = certificates.client_files()
+    assert client is not None
+    assert pki.key_matches(pki.load_chain(Path(client[0]).read_text())[0], key)
+    assert pki.load_private_key(client[1]).private_numbers() == key.private_numbers()
+    assert stat.S_IMODE(os.stat(client[1]).st_mode) == 0o600
+    assert not os.path.exists(key_path)  # the pending key is gone once the pair is durable
