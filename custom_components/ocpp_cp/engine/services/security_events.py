@@ -311,10 +311,8 @@ class SecurityEventService:
             if err.code not in NOT_WANTED:
                 head.attempts += 1
                 await self._count_attempt(head.seq)
-                attempts = max(1, self.ctx.config.get_int("TransactionMessageAttempts"))
-                if head.attempts < attempts:
-                    interval = self.ctx.config.get_int("TransactionMessageRetryInterval")
-                    await asyncio.sleep(interval * head.attempts)
+                if (delay := self.ctx.retry_delay(head.attempts)) is not None:
+                    await asyncio.sleep(delay)
                     return
             _LOGGER.warning("%s %s given up: %s", ACTION, head.unique_id, err)
             await self._settle(head.seq)
