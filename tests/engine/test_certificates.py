@@ -20,8 +20,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 
-from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState, SecurityProfile
-from custom_components.ocpp_cp.engine.journal import Journal
+from custom_components.ocpp_cp.engine import (
+    ChargePointEngine,
+    ConnectionState,
+    SecurityProfile,
+    pki,
+)
+from custom_components.ocpp_cp.engine.journal import Journal, JournalError
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory
@@ -495,3 +500,79 @@ async def test_signed_certificate_files_removed_by_hand(
     engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=queue)
     await engine.start()
     assert engine.services.certificates.client_files() is None
+
+
+def failing_saves(engine: ChargePointEngine, key: str) -> list[bool]:
+    """Make the journal refuse to save document ``key`` while the returned flag holds."""
+    journal = engine.journal
+    save = journal.save_document
+    failing = [True]
+
+    async def save_document(name: str, value: Any) -> None:
+        if name == key and failing[0]:
+            raise JournalError("disk full")
+        await save(name, value)
+
+    journal.save_document = save_document  # type: ignore[method-assign]
+    return failing
+
+
+async def test_security_profile_raise_not_saved_starts_no_trial(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """A SecurityProfile raise whose configuration save fails is Rejected and leaves nothing
+    behind: no trial (so no false fall back), no ReconfigurationOfSecurityParameters event,
+    no fallback document that a restart would take for a trial."""
+    options: dict[str, Any] = {
+        "security_profile": SecurityProfile.BASIC_AUTH,
+        "authorization_key": AUTH_KEY,
+        "queue_path": str(tmp_path / "queue.sqlite3"),
+    }
+    engine = make_engine("wss://localhost:1/ocpp", **options)
+    await engine.start()
+    engine.go_offline()
+    assert await engine.services.certificates.install(CSMS_ROOT, root_ca("root").pem) == (
+        "Accepted"
+    )
+    events = record_events(engine)
+    failing = failing_saves(engine, "configuration")
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Rejected"
+    assert engine.config.get("SecurityProfile") == "1"
+    assert engine.profile_switch.fallback is None
+    assert events == []
+    assert await engine.journal.load_document("security_profile_fallback") is None
+    failing[0] = False
+    assert await engine.services.configuration.change("SecurityProfile", "2") == "Accepted"
+    assert engine.profile_switch.fallback == 1
+    assert events == [("ReconfigurationOfSecurityParameters", "SecurityProfile 1 -> 2")]
+
+
+async def test_certificate_signed_not_saved_can_be_sent_again(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """CertificateSigned whose journal save fails is Rejected with the pending key still in
+    place and no new files left behind: the CSMS's retry is Accepted."""
+    engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=str(tmp_path / "queue.sqlite3"))
+    await engine.start()
+    engine.go_offline()
+    certificates = engine.services.certificates
+    root = root_ca("CSMS root")
+    assert await certificates.install(CSMS_ROOT, root.pem) == "Accepted"
+    with pytest.raises(ConnectionError):  # offline: the CSR never leaves, the key is kept
+        await certificates.request_signing()
+    key_path = str(tmp_path / "queue.sqlite3.csr-key.pem")
+    key = pki.load_private_key(key_path)
+    chain = pem(sign_csr(pki.build_csr(key, "", "CP1"), root))
+    before = sorted(os.listdir(tmp_path))
+    failing = failing_saves(engine, "certificates")
+    assert await certificates.signed(chain) == "Rejected"
+    assert sorted(os.listdir(tmp_path)) == before  # the key is where it was, no new pair
+    assert certificates.client_files() is None
+    failing[0] = False
+    assert await certificates.signed(chain) == "Accepted"
+    client = certificates.client_files()
+    assert client is not None
+    assert pki.key_matches(pki.load_chain(Path(client[0]).read_text())[0], key)
+    assert pki.load_private_key(client[1]).private_numbers() == key.private_numbers()
+    assert stat.S_IMODE(os.stat(client[1]).st_mode) == 0o600
+    assert not os.path.exists(key_path)  # the pending key is gone once the pair is durable

@@ -10,14 +10,19 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from ocpp.v16 import call
 
-from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState
+from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState, pki
+from custom_components.ocpp_cp.engine.firmware_signature import (
+    CertificateProblem,
+    check_signing_certificate,
+)
 from tests.csms import TestCsms
 
 from .conftest import EngineFactory, RecordingHardware
 from .file_servers import FTP_PASSWORD, ftp_server, http_server
-from .firmware_pki import make_root, make_signer
+from .firmware_pki import Signer, make_root, make_signer
 from .test_core import accepted_engine, wait_state
 
 pytestmark = pytest.mark.timeout(60)
@@ -533,3 +538,38 @@ async def test_a_cut_or_garbled_http_download_is_download_failed(
         assert await wait_fw_final(csms, mark) == ["Downloading", "DownloadFailed"]
         assert [r[0] for r in server.requests] == ["GET", "GET"]
     assert hardware.installed == []
+
+
+def renewed(root: Signer, not_after: datetime) -> x509.Certificate:
+    """``root`` issued again (same name and key) with another end of validity."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(root.certificate.subject)
+        .issuer_name(root.certificate.subject)
+        .public_key(root.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(root.certificate.not_valid_before_utc - timedelta(days=30))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root.key, hashes.SHA256())
+    )
+
+
+def test_signing_certificate_and_certificate_signed_share_the_root_rule() -> None:
+    """One chain check for SignedUpdateFirmware and CertificateSigned (pki.chain_error): an
+    expired matching root is an error, unless its valid renewal is installed too."""
+    root = make_root()
+    signer = make_signer(root)
+    now = datetime.now(UTC)
+    expired = renewed(root, now - timedelta(hours=1))
+    with pytest.raises(CertificateProblem, match="expired"):
+        check_signing_certificate(signer.pem, [expired], now)
+    assert check_signing_certificate(signer.pem, [expired, root.certificate], now) == (
+        signer.certificate
+    )
+    assert pki.chain_error([signer.certificate], [expired, root.certificate], now) is None
+    assert pki.chain_error([signer.certificate], [expired], now) == (
+        f"certificate {root.certificate.subject.rfc4514_string()} expired"
+    )
+    with pytest.raises(CertificateProblem, match="installed ManufacturerRootCertificate"):
+        check_signing_certificate(signer.pem, [make_root("Someone Else").certificate], now)

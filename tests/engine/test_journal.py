@@ -229,3 +229,25 @@ async def test_idle_file_is_closed_and_reopened_on_demand(
     await journal.record(local, None, meter(1))  # opens again by itself
     assert [m.unique_id for m in await journal.messages()] == ["s", "m1"]
     await journal.close()
+
+
+async def test_a_file_from_before_the_security_log_gets_its_tables_on_open(tmp_path: Path) -> None:
+    """The security event tables are part of SCHEMA: a journal written before they existed
+    gets them when it is opened, with its data kept."""
+    path = tmp_path / "journal.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, unique_id TEXT NOT NULL,"
+        " action TEXT NOT NULL, payload TEXT NOT NULL, tx_local_id INTEGER,"
+        " attempts INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE documents (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO documents VALUES ('configuration', '{\"a\": 1}');"
+    )
+    db.close()
+    journal = await opened(path)
+    tables = await journal.execute(
+        lambda db: {row[0] for row in db.execute("SELECT name FROM sqlite_master")}, atomic=False
+    )
+    assert {"security_log", "security_outbox", "transactions"} <= tables
+    assert await journal.load_document("configuration") == {"a": 1}
+    await journal.close()

@@ -302,3 +302,23 @@ async def test_the_queue_is_bounded_while_no_csms_accepts(
     assert all(entry is not None for entry in entries)
     assert len(await security.queued()) == 3
     assert len(await security.entries()) == 6  # the log keeps them all
+
+
+async def test_a_burst_of_events_is_logged_in_the_order_raised(
+    tmp_path: Path, make_engine: EngineFactory
+) -> None:
+    """Events raised back to back without awaiting (as the engine raises them) land in the
+    log in that order, stamps increasing: ctx.persist and the journal's single worker order
+    the writes (no chaining of one write to the one before)."""
+    engine = make_engine("ws://127.0.0.1:9/ocpp", queue_path=str(tmp_path / "queue.sqlite3"))
+    await engine.start()
+    engine.go_offline()
+    security = engine.services.security
+    for n in range(50):
+        engine.ctx.security_event("InvalidTLSVersion" if n % 2 else "FirmwareUpdated", f"{n}")
+    await security.record("TamperDetectionActivated", "last")
+    log = [e for e in await security.entries() if e.type != "StartupOfTheDevice"]
+    assert [e.tech_info for e in log] == [*(f"{n}" for n in range(50)), "last"]
+    assert [e.timestamp for e in log] == sorted(e.timestamp for e in log)
+    critical = [e for e in await security.entries() if e.critical]
+    assert len(await security.queued()) == len(critical) == 25 + 1 + 1  # + StartupOfTheDevice

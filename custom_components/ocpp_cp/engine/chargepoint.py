@@ -138,12 +138,11 @@ def security_services(
     """The certificate store feeding the TLS context, and the SecurityProfile raises checked
     and tried with a fallback."""
     certificates = CertificateService(ctx, connection, queue_path or ":memory:")
-    security_profile = SecurityProfileService(ctx, connection, certificates)
+    security_profile = SecurityProfileService(ctx, connection, certificates, configuration)
     connection.client_files = certificates.client_files
     connection.extra_roots = certificates.trust_pem
     connection.after_attempt = security_profile.after_attempt
-    configuration.profile_missing = security_profile.missing
-    configuration.before_profile_change = security_profile.upgrading
+    configuration.security_profile = security_profile
     return security_profile
 
 

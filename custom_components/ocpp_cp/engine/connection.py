@@ -89,7 +89,8 @@ def build_ssl_context(
     return context
 
 
-# OpenSSL verify codes (X509_V_ERR_*) of a server certificate, said in words.
+# OpenSSL verify codes (X509_V_ERR_*) of a server certificate, said in words (62, a host
+# name mismatch, names the host: see explain_verify_error).
 _VERIFY_HINTS: dict[int, str] = {
     10: "the CSMS certificate has expired",
     9: "the CSMS certificate is not valid yet",
@@ -97,7 +98,6 @@ _VERIFY_HINTS: dict[int, str] = {
     19: "the CSMS chain ends in a root that is not trusted (install it or set the CA file)",
     20: "the CSMS certificate is not signed by a trusted CA (install its root or set the CA file)",
     21: "the CSMS certificate is not signed by a trusted CA (install its root or set the CA file)",
-    62: "the CSMS certificate is for another name than the address dialled",
     79: "a CA of the CSMS chain is not a valid CA (an X.509 v1 root needs the v1 CA option)",
     24: "a CA of the CSMS chain is not a valid CA (an X.509 v1 root needs the v1 CA option)",
 }
@@ -116,7 +116,7 @@ _CLIENT_CERT_ALERTS: dict[str, str] = {
 def explain_verify_error(err: ssl.SSLCertVerificationError, host: str) -> ConnectError:
     """A refused server certificate in words, as CentralSystemFailedToAuthenticate."""
     hint = _VERIFY_HINTS.get(err.verify_code)
-    if err.verify_code == 62:
+    if err.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
         hint = (
             f"the CSMS certificate does not name {host}: set the expected server name "
             "if the CSMS is known to use another name"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import itertools
 from datetime import datetime
 from pathlib import Path
 
@@ -20,47 +19,29 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from . import pki
+
 
 class CertificateProblem(Exception):
     """The signing certificate cannot be trusted; str() says why (no secret in it)."""
-
-
-def _valid_at(cert: x509.Certificate, now: datetime) -> bool:
-    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
 def check_signing_certificate(
     pem: str, roots: list[x509.Certificate], now: datetime
 ) -> x509.Certificate:
     """The signing certificate when it chains to one of ``roots`` and every certificate of the
-    chain is valid at ``now``; CertificateProblem otherwise."""
+    chain (and its root) is valid at ``now``; CertificateProblem otherwise. The same check as
+    CertificateSigned's (pki.chain_error)."""
     try:
-        chain = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError:
+        chain = pki.load_chain(pem)
+    except pki.CertificateError:
         raise CertificateProblem("the signing certificate is not a PEM certificate") from None
     if not roots:
         raise CertificateProblem("no ManufacturerRootCertificate is installed")
-    for cert in chain:
-        if not _valid_at(cert, now):
-            name = cert.subject.rfc4514_string()
-            raise CertificateProblem(f"certificate {name} is not valid now")
-    for child, parent in itertools.pairwise(chain):
-        try:
-            child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, InvalidSignature):
-            raise CertificateProblem("the signing certificate chain is broken") from None
-    top = chain[-1]
-    for root in roots:
-        if not _valid_at(root, now):
-            continue
-        if top.fingerprint(hashes.SHA256()) == root.fingerprint(hashes.SHA256()):
-            return chain[0]
-        try:
-            top.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return chain[0]
-    raise CertificateProblem("the signing certificate does not chain to a manufacturer root")
+    problem = pki.chain_error(chain, roots, now, root_kind="ManufacturerRootCertificate")
+    if problem is not None:
+        raise CertificateProblem(problem)
+    return chain[0]
 
 
 def file_sha256(path: Path) -> bytes:

@@ -48,7 +48,23 @@ CREATE TABLE IF NOT EXISTS documents (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS security_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    timestamp TEXT NOT NULL,
+    type TEXT NOT NULL,
+    tech_info TEXT,
+    critical INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS security_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    unique_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
 """
+# Every open runs SCHEMA (IF NOT EXISTS): a file from a release without a table gets it.
+# security_log and security_outbox belong to services/security_events.py.
 # Added after the first release: files written by it get the column on open.
 START_DISCARDED_COLUMN = "start_discarded"
 DELETE_BATCH = 64

@@ -124,9 +124,14 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 
 def chain_error(
-    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], now: datetime
+    chain: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    now: datetime,
+    root_kind: str = "CentralSystemRootCertificate",
 ) -> str | None:
-    """Why ``chain`` (leaf first) does not lead to one of ``roots``, or None when it does."""
+    """Why ``chain`` (leaf first) does not lead to one of ``roots`` (of ``root_kind``, for the
+    text), or None when it does. Every certificate must be valid now, and so must the root:
+    an expired matching root is an error unless a valid one (a renewal) anchors the chain."""
     for cert in chain:
         if (problem := validity_error(cert, now)) is not None:
             return problem
@@ -134,12 +139,11 @@ def chain_error(
         if not signed_by(child, parent):
             return f"{child.subject.rfc4514_string()} is not signed by the next certificate"
     last = chain[-1]
-    for root in roots:
-        if last == root or signed_by(last, root):
-            if (problem := validity_error(root, now)) is not None:
-                return problem
-            return None
-    return "the chain does not lead to an installed CentralSystemRootCertificate"
+    anchors = [root for root in roots if last == root or signed_by(last, root)]
+    problems = [validity_error(root, now) for root in anchors]
+    if anchors and None not in problems:
+        return problems[0]
+    return None if anchors else f"the chain does not lead to an installed {root_kind}"
 
 
 def new_private_key() -> PrivateKey:

@@ -283,10 +283,14 @@ class CertificateService:
         except OSError as err:
             _LOGGER.error("CertificateSigned: files not written: %s", err.strerror)  # noqa: TRY400
             return "Rejected"
-        old = self._client
-        if not await self._save(self._roots, (cert_file, key_file), None):
+        old, pair = self._client, (cert_file, key_file)
+        if not await self._save(self._roots, pair, None):
+            # The pending key stays where the journal says it is: a resend can still work.
+            if pair != old:
+                await loop.run_in_executor(None, _remove_pair, pair)
             return "Rejected"
-        if old is not None and old != self._client:
+        await loop.run_in_executor(None, pki.remove_file, key_path)
+        if old is not None and old != pair:
             await loop.run_in_executor(None, _remove_pair, old)
         self.ctx.security_event(
             "ReconfigurationOfSecurityParameters",
@@ -352,9 +356,10 @@ def _new_key_and_csr(path: str, organization: str, common_name: str) -> str:
 def _install_client(
     chain: list[x509.Certificate], pending_key: str, cert_file: str, key_file: str
 ) -> None:
+    """A copy of the pending key: it is removed only once the journal names the new pair."""
     pki.write_file(cert_file, pki.to_pem(chain).encode())
-    os.replace(pending_key, key_file)  # keeps its 0600
-    pki.sync_directory(key_file)
+    with open(pending_key, "rb") as source:
+        pki.write_file(key_file, source.read(), private=True)
 
 
 def _remove_pair(files: tuple[str, str]) -> None:

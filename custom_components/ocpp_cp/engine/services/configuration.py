@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..configuration import ChangeOutcome
-from ..settings import SecurityProfile
 from ..storage import EngineStorage
 from .connectors import DOCUMENT_AVAILABILITY
 from .context import EngineContext
@@ -21,16 +19,28 @@ LEGACY_KEYS = (DOCUMENT_CONFIGURATION, DOCUMENT_AVAILABILITY)
 SECURITY_KEYS = ("AuthorizationKey", "SecurityProfile")
 
 
+class SecurityProfileSteps(Protocol):
+    """SecurityProfile raises (the SecurityProfileService): what a profile lacks (None = it may
+    be set), the previous profile made durable before the new one is written (undone if that
+    write fails), and the trial started once the new one is committed."""
+
+    def missing(self, wanted: int) -> str | None: ...
+
+    async def upgrading(self, old: int, new: int) -> bool: ...
+
+    async def not_upgraded(self) -> None: ...
+
+    def upgraded(self, old: int, new: int) -> None: ...
+
+
 class ConfigurationService:
     def __init__(self, ctx: EngineContext, legacy: EngineStorage) -> None:
         self.ctx = ctx
         self._legacy = legacy
         # Run after a security key changed and its answer is on the wire (reconnect).
         self.on_security_changed: Callable[[], Awaitable[None]] | None = None
-        # SecurityProfile raises: what a profile lacks (None = allowed), and the step that
-        # makes the previous profile durable before the new one (the fallback).
-        self.profile_missing: Callable[[int], str | None] | None = None
-        self.before_profile_change: Callable[[int, int], Awaitable[bool]] | None = None
+        # Set by the composition root; without it SecurityProfile is never changed.
+        self.security_profile: SecurityProfileSteps | None = None
 
     async def load(self, key: str) -> Any | None:
         """A settings document: the journal's, else what an older release stored elsewhere."""
@@ -80,39 +90,39 @@ class ConfigurationService:
             _LOGGER.info("ChangeConfiguration %s=%s: %s (%s)", key, shown, outcome, why)
         if outcome != ChangeOutcome.ACCEPTED:
             return outcome
-        if key == "SecurityProfile" and self.before_profile_change is not None:
-            old = config.get_int(key)
-            if not await self.before_profile_change(old, int(normalised)):
-                return ChangeOutcome.REJECTED
-        values = config.persistent_values()
-        values[key] = normalised
-        if not await self.ctx.save_document(DOCUMENT_CONFIGURATION, values):
+        steps = self.security_profile if key == "SecurityProfile" else None
+        old = config.get_int(key) if steps is not None else 0
+        if steps is not None and not await steps.upgrading(old, int(normalised)):
             return ChangeOutcome.REJECTED
-        config.commit(key, normalised)
+        if not await self.save(key, normalised):
+            if steps is not None:
+                await steps.not_upgraded()
+            return ChangeOutcome.REJECTED
+        if steps is not None:  # only now: a failed save leaves no trial and no event
+            steps.upgraded(old, int(normalised))
         return outcome
+
+    async def save(self, key: str, value: str) -> bool:
+        """``key`` = ``value`` durable in the configuration document, then in force; False
+        (nothing changed) when the journal failed."""
+        config = self.ctx.config
+        values = config.persistent_values()
+        values[key] = value
+        if not await self.ctx.save_document(DOCUMENT_CONFIGURATION, values):
+            return False
+        config.commit(key, value)
+        return True
 
     def _security_profile_allowed(self, value: str) -> bool:
         try:
             wanted = int(value)
         except ValueError:
             return False
-        if self.profile_missing is not None:
-            missing = self.profile_missing(wanted)
-            if missing is not None:
-                _LOGGER.info(
-                    "ChangeConfiguration SecurityProfile=%s: Rejected (%s)", wanted, missing
-                )
-            return missing is None
-        if wanted < self.ctx.config.get_int("SecurityProfile") or not 0 <= wanted <= 3:
-            return False
-        key = self.ctx.config.get("AuthorizationKey") or self.ctx.settings.authorization_key
-        try:
-            dataclasses.replace(
-                self.ctx.settings, authorization_key=key, security_profile=SecurityProfile(wanted)
-            )
-        except ValueError:
-            return False
-        return True
+        steps = self.security_profile
+        missing = "no security profile service" if steps is None else steps.missing(wanted)
+        if missing is not None:
+            _LOGGER.info("ChangeConfiguration SecurityProfile=%s: Rejected (%s)", wanted, missing)
+        return missing is None
 
     @staticmethod
     def needs_reconnect(key: str) -> bool:

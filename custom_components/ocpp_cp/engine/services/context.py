@@ -152,6 +152,14 @@ class EngineContext:
             return False
         return True
 
+    def retry_delay(self, attempt: int) -> float | None:
+        """After failed attempt number ``attempt`` of a message delivered like transaction
+        messages: the wait before the next (attempt x TransactionMessageRetryInterval), or
+        None once TransactionMessageAttempts are used up (give it up)."""
+        if attempt >= max(1, self.config.get_int("TransactionMessageAttempts")):
+            return None
+        return float(self.config.get_int("TransactionMessageRetryInterval") * attempt)
+
     # -- time and lookup --------------------------------------------------------------------
 
     def now_stamp(self) -> str:

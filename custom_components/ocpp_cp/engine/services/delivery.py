@@ -186,15 +186,18 @@ class TransactionDelivery:
             await self.ctx.journal.count_attempt(message.seq)
         except JournalError as journal_err:
             self.ctx.storage_failed(journal_err)
-        attempts = max(1, self.ctx.config.get_int("TransactionMessageAttempts"))
-        if message.attempts < attempts:
-            interval = self.ctx.config.get_int("TransactionMessageRetryInterval")
+        delay = self.ctx.retry_delay(message.attempts)
+        if delay is not None:
             _LOGGER.info(
-                "%s failed (%s); attempt %s of %s", message.action, err, message.attempts, attempts
+                "%s failed (%s); attempt %s, the next in %s s",
+                message.action,
+                err,
+                message.attempts,
+                delay,
             )
-            await asyncio.sleep(interval * message.attempts)
+            await asyncio.sleep(delay)
             return
-        _LOGGER.error("Giving up %s after %s attempts: %s", message.action, attempts, err)
+        _LOGGER.error("Giving up %s after %s attempts: %s", message.action, message.attempts, err)
         if message.action == START and tx is not None:
             await self.ctx.journal.discard_start(message.seq, tx.local_id)
             self._buffer.popleft()

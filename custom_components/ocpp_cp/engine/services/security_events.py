@@ -44,20 +44,6 @@ CRITICAL = frozenset(
         "TamperDetectionActivated",
     }
 )
-# The 1.6 whitepaper's event types (other names are allowed by the schema: type is a string).
-KNOWN_TYPES = CRITICAL | {
-    "FailedToAuthenticateAtCentralSystem",
-    "CentralSystemFailedToAuthenticate",
-    "ReconfigurationOfSecurityParameters",
-    "InvalidMessages",
-    "AttemptedReplayAttacks",
-    "InvalidFirmwareSignature",
-    "InvalidFirmwareSigningCertificate",
-    "InvalidCentralSystemCertificate",
-    "InvalidChargePointCertificate",
-    "InvalidTLSVersion",
-    "InvalidTLSCipherSuite",
-}
 # Rotation: beyond LOG_LIMIT rows the oldest ROTATE_DROP go at once (about 300 bytes a row:
 # under 1 MB), and SecurityLogWasCleared says so (libocpp: "rotated with deletion").
 LOG_LIMIT = 2000
@@ -71,14 +57,6 @@ TECH_INFO_MAX = 255
 FLOOD_INTERVAL = 1.0
 TYPE_PATTERN = re.compile(rf"[A-Za-z0-9]{{1,{TYPE_MAX}}}", re.ASCII)
 NOT_WANTED = frozenset({CallErrorCode.NOT_IMPLEMENTED, CallErrorCode.NOT_SUPPORTED})
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS security_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "at REAL NOT NULL, timestamp TEXT NOT NULL, type TEXT NOT NULL, tech_info TEXT, "
-    "critical INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS security_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-    "unique_id TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +123,6 @@ class _Row:
         return SecurityLogEntry(seq, self.at, self.timestamp, self.type, self.tech_info, critical)
 
 
-def _create(db: sqlite3.Connection) -> None:
-    for statement in _SCHEMA:
-        db.execute(statement)
-
-
 def checked_event(kind: str, tech_info: str | None) -> tuple[str, str | None]:
     """A type and tech info from outside (simulator, HA): ValueError when unusable."""
     if not TYPE_PATTERN.fullmatch(kind):
@@ -171,9 +144,6 @@ class SecurityEventService:
         self.sender: asyncio.Task[None] | None = None
         self._last_flood = 0.0
         self._suppressed = 0
-        self._tail: asyncio.Task[SecurityLogEntry | None] | None = None
-        # Seams for ExtendedTriggerMessage, set by the composition root once those services
-        # exist: the firmware service's current status, the certificate service's CSR request.
 
     # -- raising ----------------------------------------------------------------------------
 
@@ -199,33 +169,25 @@ class SecurityEventService:
         return await self._enqueue(*checked_event(kind, tech_info))
 
     def _enqueue(self, kind: str, tech_info: str | None) -> asyncio.Task[SecurityLogEntry | None]:
-        """Stamped now, written after every event raised before it (a write stop() awaits).
+        """Stamped now, written after every event raised before it (a write stop() awaits:
+        ctx.persist starts writes in order and the journal's one worker runs them in order).
         A second stamp is kept for the SecurityLogWasCleared a rotation may add after it."""
-        previous, at = self._tail, self.ctx.clock.time()
+        at = self.ctx.clock.time()
         stamps = (self.ctx.now_stamp(), self.ctx.now_stamp())
-        task = self.ctx.persist(self._write(previous, at, stamps, kind, tech_info), "security")
-        self._tail = task
-        return task
+        return self.ctx.persist(self._write(at, stamps, kind, tech_info), "security")
 
     async def _write(
-        self,
-        previous: asyncio.Task[SecurityLogEntry | None] | None,
-        at: float,
-        stamps: tuple[str, str],
-        kind: str,
-        tech_info: str | None,
+        self, at: float, stamps: tuple[str, str], kind: str, tech_info: str | None
     ) -> SecurityLogEntry | None:
         """One commit: the log row, the rotation, and for a critical event its message.
-        The ``security_event`` events go out after the commit."""
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
+        The ``security_event`` events go out after the commit. Nothing may be awaited before
+        the journal call: that is what keeps the writes in the order they were raised."""
         entry = _Row(at, stamps[0], kind, tech_info)
         cleared = _Row(
             at, stamps[1], CLEARED, f"Security log rotated: {ROTATE_DROP} oldest dropped"
         )
 
         def work(db: sqlite3.Connection) -> list[SecurityLogEntry]:
-            _create(db)
             written = [entry.insert(db)]
             count = db.execute("SELECT COUNT(*) FROM security_log").fetchone()[0]
             if count > LOG_LIMIT:  # rotated with deletion: libocpp reports that as cleared
@@ -261,7 +223,6 @@ class SecurityEventService:
         """The log, oldest first: the newest ``limit`` rows within [oldest, latest]."""
 
         def work(db: sqlite3.Connection) -> list[SecurityLogEntry]:
-            _create(db)
             rows = db.execute(
                 "SELECT seq, at, timestamp, type, tech_info, critical FROM security_log "
                 "WHERE at >= ? AND at <= ? ORDER BY seq DESC LIMIT ?",
@@ -281,7 +242,6 @@ class SecurityEventService:
         """Unique ids of the notifications not yet answered, oldest first."""
 
         def work(db: sqlite3.Connection) -> list[str]:
-            _create(db)
             return [
                 row[0] for row in db.execute("SELECT unique_id FROM security_outbox ORDER BY seq")
             ]
@@ -297,7 +257,6 @@ class SecurityEventService:
 
     async def _head(self) -> _Queued | None:
         def work(db: sqlite3.Connection) -> _Queued | None:
-            _create(db)
             row = db.execute(
                 "SELECT seq, unique_id, payload, attempts FROM security_outbox ORDER BY seq LIMIT 1"
             ).fetchone()
@@ -352,10 +311,8 @@ class SecurityEventService:
             if err.code not in NOT_WANTED:
                 head.attempts += 1
                 await self._count_attempt(head.seq)
-                attempts = max(1, self.ctx.config.get_int("TransactionMessageAttempts"))
-                if head.attempts < attempts:
-                    interval = self.ctx.config.get_int("TransactionMessageRetryInterval")
-                    await asyncio.sleep(interval * head.attempts)
+                if (delay := self.ctx.retry_delay(head.attempts)) is not None:
+                    await asyncio.sleep(delay)
                     return
             _LOGGER.warning("%s %s given up: %s", ACTION, head.unique_id, err)
             await self._settle(head.seq)
@@ -363,8 +320,3 @@ class SecurityEventService:
             return
         await self._settle(head.seq)
         self.ctx.emit("security_event_delivered", unique_id=head.unique_id)
-
-
-def describe(entries: list[SecurityLogEntry]) -> list[dict[str, Any]]:
-    """Entries as plain data (diagnostics)."""
-    return [entry.to_dict() for entry in entries]

@@ -12,13 +12,13 @@ import logging
 
 from ..settings import EngineSettings, SecurityProfile, SettingsError
 from .certificates import CSMS_ROOT, CertificateService
+from .configuration import ConfigurationService
 from .connection import ConnectionService
 from .context import EngineContext
 
 _LOGGER = logging.getLogger(__name__)
 
 DOCUMENT_FALLBACK = "security_profile_fallback"
-DOCUMENT_CONFIGURATION = "configuration"
 # Failed dials with a new profile before the previous one comes back (libocpp: 1; one more
 # here so that a single passing fault does not undo what the CSMS asked for).
 SWITCH_ATTEMPTS = 2
@@ -26,11 +26,16 @@ SWITCH_ATTEMPTS = 2
 
 class SecurityProfileService:
     def __init__(
-        self, ctx: EngineContext, connection: ConnectionService, certificates: CertificateService
+        self,
+        ctx: EngineContext,
+        connection: ConnectionService,
+        certificates: CertificateService,
+        configuration: ConfigurationService,
     ) -> None:
         self.ctx = ctx
         self.connection = connection
         self.certificates = certificates
+        self.configuration = configuration
         self.fallback: int | None = None
         self._failures = 0
 
@@ -71,14 +76,22 @@ class SecurityProfileService:
         """Before the new profile is written: remember the old one durably."""
         if new <= old:
             return True
-        if not await self.ctx.save_document(DOCUMENT_FALLBACK, old):
-            return False
+        return await self.ctx.save_document(DOCUMENT_FALLBACK, old)
+
+    async def not_upgraded(self) -> None:
+        """The new profile's save failed: the fallback document back to the trial in memory
+        (best effort; restore() ignores a fallback that is not below the current profile)."""
+        await self.ctx.save_document(DOCUMENT_FALLBACK, self.fallback)
+
+    def upgraded(self, old: int, new: int) -> None:
+        """The new profile is committed: its trial starts (and only now is it a change)."""
+        if new <= old:
+            return
         self.fallback = old
         self._failures = 0
         self.ctx.security_event(
             "ReconfigurationOfSecurityParameters", f"SecurityProfile {old} -> {new}"
         )
-        return True
 
     async def after_attempt(self, connected: bool) -> None:
         """Each dial's outcome: a connection ends the trial; too many failures fall back."""
@@ -94,13 +107,9 @@ class SecurityProfileService:
         await self._fall_back(self.fallback)
 
     async def _fall_back(self, old: int) -> None:
-        config = self.ctx.config
-        new = config.get_int("SecurityProfile")
-        values = config.persistent_values()
-        values["SecurityProfile"] = str(old)
-        if not await self.ctx.save_document(DOCUMENT_CONFIGURATION, values):
+        new = self.ctx.config.get_int("SecurityProfile")
+        if not await self.configuration.save("SecurityProfile", str(old)):
             return
-        config.commit("SecurityProfile", str(old))
         self.fallback = None
         await self.ctx.save_document(DOCUMENT_FALLBACK, None)
         _LOGGER.warning(
