@@ -249,7 +249,7 @@ class KillCsms:
                 self._next_tx += 1
                 tx_id = self._tx_of_uid[call.unique_id] = self._next_tx
             return {"transactionId": tx_id, "idTagInfo": {"status": "Accepted"}}
-        if action == "DataTransfer":
+        if action in ("DataTransfer", "SignCertificate"):
             return {"status": "Accepted"}
         return {}  # StatusNotification, MeterValues, StopTransaction, *StatusNotification
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from custom_components.ocpp_cp.engine.services.certificates import DOCUMENT_CERTIFICATES
+
 from .firmware_pki import make_root, make_signer
 from .kill_checker import CALL, CALLRESULT, CP, CSMS, Frame
 from .kill_harness import KillRun, SimProcess
+from .tls import PEM, root_ca, sign_csr
 
 SEN = "SecurityEventNotification"
 
@@ -212,4 +218,57 @@ async def test_accepted_certificate_and_firmware_requests_survive_sigkill(run: K
         timeout=10,
     )
     assert plain.payload == {"status": "Idle"}
+    await run.quit()
+
+
+async def test_accepted_certificate_signed_survives_sigkill(run: KillRun) -> None:
+    """SIGKILL the instant CertificateSigned's Accepted arrives: the journal already names
+    the signed pair and no pending request, and after the restart the same chain sent again
+    is Rejected."""
+    root = root_ca("Kill CSMS root")
+    await run.launch()
+    await run.wait_accepted()
+    installed = await run.call(
+        "InstallCertificate",
+        {"certificateType": "CentralSystemRootCertificate", "certificate": root.pem},
+    )
+    assert installed["status"] == "Accepted"
+    mark = len(run.csms.frames)
+    trigger = await run.call(
+        "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}
+    )
+    assert trigger["status"] == "Accepted"
+    request = await run.csms.wait_for(
+        lambda f: f.sender == CP and f.kind == CALL and f.action == "SignCertificate",
+        after=mark,
+        timeout=10,
+    )
+    leaf = sign_csr(request.payload["csr"], root)
+    chain = leaf.public_bytes(PEM).decode()
+    sim = run.sim
+
+    def kill_on_answer(frame: Frame, sim: SimProcess = sim) -> None:
+        sim.kill()
+
+    answer = await run.call(
+        "CertificateSigned", {"certificateChain": chain}, on_answer=kill_on_answer
+    )
+    assert answer["status"] == "Accepted"
+    assert await run.died(5)
+    # What the killed charge point left on disk: the journal names the signed pair, the files
+    # hold the chain and a key, and no request is pending.
+    with contextlib.closing(sqlite3.connect(run.state_dir / "queue.sqlite3")) as db:
+        (stored,) = db.execute(
+            "SELECT value FROM documents WHERE key = ?", (DOCUMENT_CERTIFICATES,)
+        ).fetchone()
+    document = json.loads(stored)
+    assert document["pending_key"] is None
+    cert_file, key_file = document["client"]
+    assert Path(cert_file).read_text() == chain
+    assert Path(key_file).is_file()
+    assert list(run.directory.rglob("*.csr-key.pem")) == []
+    await run.launch()
+    await run.wait_accepted()
+    again = await run.call("CertificateSigned", {"certificateChain": chain})
+    assert again["status"] == "Rejected"  # nothing pending: the request was answered once
     await run.quit()
