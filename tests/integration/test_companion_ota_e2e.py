@@ -218,9 +218,12 @@ class Controller:
         self.docs: list[dict[str, Any]] = []
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="controller")
         self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(f"{BASE}/ota", qos=1)
         self.client.loop_start()
+        assert subscribed.wait(5), "no SUBACK for the controller"
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         if not message.retain:

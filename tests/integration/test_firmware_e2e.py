@@ -130,14 +130,19 @@ class PahoUmqtt:
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._host, self._port, self._keepalive = host, port, keepalive
         self._seen = seen
         self._connected = False
         self._callback: Callable[[bytes, bytes], None] | None = None
+        self._subacks: set[int] = set()
         self.sock = self._Sock(self)
 
     def _on_connect(self, *args: Any) -> None:
         self._connected = True
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *args: Any) -> None:
+        self._subacks.add(mid)
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         self._seen.append(message)
@@ -163,7 +168,16 @@ class PahoUmqtt:
         self._check(self._client.publish(topic, msg, qos, retain).rc)
 
     def subscribe(self, topic: str, qos: int = 0) -> None:
-        self._check(self._client.subscribe(topic, qos)[0])
+        """Returns after the SUBACK, as umqtt's does: a command published once the device is
+        online is then never published before the broker knows the subscription."""
+        rc, mid = self._client.subscribe(topic, qos)
+        self._check(rc)
+        deadline = time.monotonic() + 5
+        while mid not in self._subacks:
+            if time.monotonic() > deadline:
+                raise OSError("no SUBACK")
+            self._check(self._client.loop(timeout=0.05))
+        self._subacks.discard(mid)
 
     def check_msg(self) -> None:
         self._check(self._client.loop(timeout=0))
