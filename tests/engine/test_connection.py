@@ -286,7 +286,7 @@ async def test_a_deliberate_reconnect_closes_cleanly_and_is_no_outage(
     await engine.start()
     await wait_state(engine, ConnectionState.ACCEPTED)
     engine.reconnect()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while csms.connection_count < 2 or engine.state != ConnectionState.ACCEPTED:
             await asyncio.sleep(0.01)
     assert csms.close_codes[0] == 1000

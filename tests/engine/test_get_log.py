@@ -402,7 +402,7 @@ async def test_a_new_get_log_cancels_the_running_one(
         call.GetLog(log={"remoteLocation": web.url("slow")}, log_type="SecurityLog", request_id=1)
     )
     assert result.status == "Accepted"
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while not web.stalled.is_set():
             await asyncio.sleep(0.02)
     mark = len(csms.received)
