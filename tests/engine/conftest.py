@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -45,6 +46,17 @@ class RecordingHardware(NullHardware):
 
 
 type EngineFactory = Callable[..., ChargePointEngine]
+
+
+async def no_call_in_flight(engine: ChargePointEngine, timeout: float = 15) -> None:
+    """Until the charge point awaits no answer from the CSMS (its calls go one at a time).
+
+    The ocpp library's CSMS stops reading when a link closes while it still answers a CALL of
+    the charge point's; a fixed sleep for that answer can be outrun on a loaded machine.
+    """
+    async with asyncio.timeout(timeout):
+        while engine.wire._pending:
+            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -96,9 +96,9 @@ async def test_half_open_link_detected_by_ping(csms: TestCsms, make_engine: Engi
     result = await csms.call(call.ChangeConfiguration(key="WebSocketPingInterval", value="1"))
     assert result.status == "Accepted"
     csms.go_silent()
-    await wait_state(engine, ConnectionState.DISCONNECTED, timeout=5)
+    await wait_state(engine, ConnectionState.DISCONNECTED, timeout=15)
     assert engine.last_error == "the CSMS stopped answering WebSocket pings"
-    await wait_state(engine, ConnectionState.ACCEPTED, timeout=5)
+    await wait_state(engine, ConnectionState.ACCEPTED, timeout=15)
     assert csms.connection_count == 2
 
 
@@ -115,7 +115,7 @@ async def test_csms_restart_is_survived(make_engine: EngineFactory) -> None:
     assert engine.last_error == "connection refused by the CSMS host"
     second = await TestCsms.start(port=port)
     try:
-        await wait_state(engine, ConnectionState.ACCEPTED, timeout=5)
+        await wait_state(engine, ConnectionState.ACCEPTED, timeout=15)
         await second.wait_for("StatusNotification")
     finally:
         await second.stop()
@@ -266,7 +266,7 @@ async def test_unavailable_logged_once_and_recovery_once(
     await asyncio.sleep(0.5)  # several more failed attempts
     second = await TestCsms.start(port=port)
     try:
-        await wait_state(engine, ConnectionState.ACCEPTED, timeout=5)
+        await wait_state(engine, ConnectionState.ACCEPTED, timeout=15)
         # read before the second CSMS goes away too (that would be an outage of its own)
         records = [r for r in caplog.records if r.name.endswith("services.connection")]
     finally:
@@ -286,7 +286,7 @@ async def test_a_deliberate_reconnect_closes_cleanly_and_is_no_outage(
     await engine.start()
     await wait_state(engine, ConnectionState.ACCEPTED)
     engine.reconnect()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while csms.connection_count < 2 or engine.state != ConnectionState.ACCEPTED:
             await asyncio.sleep(0.01)
     assert csms.close_codes[0] == 1000

@@ -231,8 +231,12 @@ async def test_trigger_during_an_upload_answers_uploading(
         async with asyncio.timeout(10):
             while not server.requests:  # the PUT arrived and is held
                 await asyncio.sleep(0.02)
+        # The upload's own Uploading first; then the triggered one is the next after `triggered`
+        # (`mark + 1` would be the first one if any other message came in between).
+        await csms.wait_for("DiagnosticsStatusNotification", after=mark)
+        triggered = len(csms.received)
         await csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
-        await csms.wait_for("DiagnosticsStatusNotification", after=mark + 1)
+        await csms.wait_for("DiagnosticsStatusNotification", after=triggered)
         await asyncio.sleep(0.1)
         assert statuses(csms, mark) == ["Uploading", "Uploading"]
         server.hold.set()

@@ -62,6 +62,16 @@ async def wait_for_queue(engine: ChargePointEngine, count: int, timeout: float =
             await asyncio.sleep(0.02)
 
 
+async def wait_for_stop_queued(engine: ChargePointEngine, timeout: float = 15) -> None:
+    """Until the StopTransaction is in the journal: it is written from a worker thread."""
+    async with asyncio.timeout(timeout):
+        while True:
+            messages = await engine.journal.messages()
+            if messages and messages[-1].action == "StopTransaction":
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_outage_during_a_transaction_delivers_everything_once_in_order(
     csms: TestCsms, make_engine: EngineFactory, tmp_path: Path
 ) -> None:
@@ -79,7 +89,7 @@ async def test_outage_during_a_transaction_delivers_everything_once_in_order(
         engine.set_reading(1, ENERGY, 1100 + 100 * step)
         await asyncio.sleep(0.9)
     engine.stop_transaction(1)
-    await asyncio.sleep(0.1)  # the StopTransaction commit
+    await wait_for_stop_queued(engine)
     queued = engine.journal.pending
     assert queued >= 4  # MeterValues of the outage + StopTransaction
     reconnect_at = datetime.now().timestamp()
@@ -100,7 +110,7 @@ async def test_outage_during_a_transaction_delivers_everything_once_in_order(
     assert stamps == sorted(stamps)  # in order
     assert all(s < reconnect_at for s in stamps)  # stamped when measured, not when sent
     assert all(p["transactionId"] == 1 for p in outage)
-    async with asyncio.timeout(5):  # the answer to the Stop is on its way back
+    async with asyncio.timeout(15):  # the answer to the Stop is on its way back
         while engine.journal.pending:
             await asyncio.sleep(0.01)
     await engine.journal.flush()
@@ -146,7 +156,7 @@ async def test_restart_resumes_or_ends_with_reboot(
     first.set_plugged(1, True)
     await first.swipe("CAR")
     await csms.wait_for("StartTransaction")
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while first.connectors[1].transaction.transaction_id is None:  # type: ignore[union-attr]
             await asyncio.sleep(0.01)
     await first.stop()  # Home Assistant restarts
@@ -190,12 +200,14 @@ async def test_full_queue_thins_meter_values_but_keeps_start_and_stop(
     engine.set_plugged(1, True)
     await engine.swipe("T")
     await wait_for_queue(engine, 4, timeout=8)  # Start + 3 MeterValues
-    await asyncio.sleep(1.2)  # one more sample: the queue is full and gets thinned
+    async with asyncio.timeout(15):  # one more sample: the queue is full and gets thinned
+        while not engine.messages_thinned:
+            await asyncio.sleep(0.02)
     engine.stop_transaction(1)
     thinned = [data for kind, data in events if kind == "queue_thinned"]
     assert thinned
     assert engine.messages_thinned >= 1
-    await asyncio.sleep(0.1)  # the StopTransaction commit
+    await wait_for_stop_queued(engine)
     actions = [m.action for m in await engine.journal.messages()]
     assert actions[0] == "StartTransaction"
     assert actions[-1] == "StopTransaction"
@@ -251,7 +263,7 @@ async def test_simulated_hour_outage_with_10_s_sampling(
             engine.set_reading(1, ENERGY, energy)
             await asyncio.sleep(0)
     engine.stop_transaction(1)
-    await asyncio.sleep(0.1)  # the StopTransaction commit
+    await wait_for_stop_queued(engine)
     samples = sum(1 for m in await engine.journal.messages() if m.action == "MeterValues")
     assert samples >= 359
     engine.go_online()

@@ -424,7 +424,7 @@ async def test_trigger_reports_the_update_in_progress(
             "FirmwareStatusNotification", lambda p: p["status"] == "Installing", after=mark
         )
         await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(15):
             while len(fw_statuses(csms, mark)) < 4:
                 await asyncio.sleep(0.02)
         assert fw_statuses(csms, mark) == ["Downloading", "Downloaded", "Installing", "Installing"]

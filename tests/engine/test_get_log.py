@@ -25,7 +25,7 @@ from pyftpdlib.servers import FTPServer
 from custom_components.ocpp_cp.engine import ChargePointEngine, ConnectionState
 from tests.csms import TestCsms
 
-from .conftest import EngineFactory
+from .conftest import EngineFactory, no_call_in_flight
 
 LSN = "LogStatusNotification"
 FTP_PASSWORD = "ftp-pass-6e1d"
@@ -160,7 +160,7 @@ async def engine(
     await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
     # Nothing of the charge point's in flight: the ocpp library's CSMS stops reading when a
     # link closes (a new AuthorizationKey) while it still answers a CALL of ours.
-    await asyncio.sleep(0.2)
+    await no_call_in_flight(cp)
     return cp
 
 
@@ -402,7 +402,7 @@ async def test_a_new_get_log_cancels_the_running_one(
         call.GetLog(log={"remoteLocation": web.url("slow")}, log_type="SecurityLog", request_id=1)
     )
     assert result.status == "Accepted"
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while not web.stalled.is_set():
             await asyncio.sleep(0.02)
     mark = len(csms.received)

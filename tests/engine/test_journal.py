@@ -224,7 +224,9 @@ async def test_idle_file_is_closed_and_reopened_on_demand(
     monkeypatch.setattr(journal_module, "IDLE_CLOSE", 0.05)
     journal = await opened(tmp_path / "q.sqlite3")
     local, _ = await journal.start_transaction(1, {}, Outbound("s", "StartTransaction", {}))
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):  # closed by a timer, then on the worker thread
+        while journal._db is not None:
+            await asyncio.sleep(0.02)
     assert journal._db is None  # an idle charge point holds no SQLite connection
     await journal.record(local, None, meter(1))  # opens again by itself
     assert [m.unique_id for m in await journal.messages()] == ["s", "m1"]

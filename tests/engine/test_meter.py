@@ -85,7 +85,7 @@ async def test_clock_aligned_values_outside_a_transaction(
     engine.set_reading(1, "Energy.Active.Import.Register", 777)
     result = await csms.call(call.ChangeConfiguration(key="ClockAlignedDataInterval", value="1"))
     assert result.status == "Accepted"
-    aligned = await csms.wait_for("MeterValues", timeout=3)
+    aligned = await csms.wait_for("MeterValues", timeout=10)
     assert "transaction_id" not in aligned
     (meter_value,) = aligned["meter_value"]
     assert meter_value["sampled_value"][0]["context"] == "Sample.Clock"
@@ -115,7 +115,7 @@ async def test_transaction_message_retried_then_given_up(
     csms.session.side.route_map["StartTransaction"]["_on_action"] = failing_start
     engine.set_plugged(1, True)
     await engine.swipe("T")
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while not csms.actions("StopTransaction"):
             await asyncio.sleep(0.01)
     assert failures == 2  # TransactionMessageAttempts, then given up

@@ -21,7 +21,7 @@ def soon(seconds: float = 600) -> str:
 async def ready(csms: TestCsms, make_engine: EngineFactory, **kw: object) -> ChargePointEngine:
     engine = make_engine(csms.url, **kw)
     await engine.start()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while engine.state != ConnectionState.ACCEPTED:
             await asyncio.sleep(0.01)
     connectors = int(kw.get("number_of_connectors", 1))  # type: ignore[call-overload]

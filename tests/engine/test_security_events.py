@@ -16,21 +16,30 @@ from custom_components.ocpp_cp.engine.connection import ConnectErrorKind
 from custom_components.ocpp_cp.engine.services import security_events
 from tests.csms import TestCsms
 
-from .conftest import EngineFactory
+from .conftest import EngineFactory, no_call_in_flight
 
 SEN = "SecurityEventNotification"
 
 
-async def wait_state(engine: ChargePointEngine, state: ConnectionState, timeout: float = 5) -> None:
+async def wait_state(
+    engine: ChargePointEngine, state: ConnectionState, timeout: float = 15
+) -> None:
     async with asyncio.timeout(timeout):
         while engine.state != state:
             await asyncio.sleep(0.01)
 
 
-async def until(predicate: Any, timeout: float = 5) -> None:
+async def until(predicate: Any, timeout: float = 15) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+async def none_queued(engine: ChargePointEngine, timeout: float = 15) -> None:
+    """Until every queued event has been answered and removed (from a worker thread)."""
+    async with asyncio.timeout(timeout):
+        while await engine.services.security.queued():
+            await asyncio.sleep(0.02)
 
 
 def raw_calls(csms: TestCsms, action: str) -> list[list[Any]]:
@@ -116,7 +125,8 @@ async def test_events_raised_offline_survive_a_restart_in_order(
         await second.start()
         await csms.wait_for(SEN, lambda p: p["type"] == "StartupOfTheDevice", after=1)
         await until(lambda: len(csms.actions(SEN)) == 4)
-        await asyncio.sleep(0.3)
+        await none_queued(second)
+        await asyncio.sleep(0.3)  # then nothing more is sent
         sent = csms.actions(SEN)
         assert [(p["type"], p.get("tech_info")) for p in sent] == [
             ("StartupOfTheDevice", "The charge point has started"),
@@ -144,7 +154,7 @@ async def test_reset_is_logged_and_notified(csms: TestCsms, make_engine: EngineF
     await engine.start()
     await csms.wait_for(SEN)
     await csms.wait_for("StatusNotification", lambda p: p["connector_id"] == 1)
-    await asyncio.sleep(0.1)  # nothing of ours in flight when the reset drops the link
+    await no_call_in_flight(engine)  # when the reset drops the link
     result = await csms.call(call.Reset(type="Hard"))
     assert result.status == "Accepted"
     reset = await csms.wait_for(SEN, lambda p: p["type"] == "ResetOrReboot")
@@ -241,8 +251,7 @@ async def test_a_callerror_is_retried_with_the_same_unique_id(
     assert first == second  # same unique id, same payload
     answered = [r.at for r in csms.received if r.payload.get("type") == "MemoryExhaustion"]
     assert answered[1] - raised >= 1.0  # attempt 1 waits 1 x TransactionMessageRetryInterval
-    await asyncio.sleep(0.2)
-    assert await engine.services.security.queued() == []
+    await none_queued(engine)
 
 
 async def test_the_log_rotates_and_says_so(

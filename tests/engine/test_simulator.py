@@ -132,13 +132,17 @@ async def test_the_energy_register_counts_what_the_car_draws(
         await sim.send("plug 1")
         assert (await sim.send("swipe CARD1"))["result"] == "started"
         start = await csms.wait_for("StartTransaction")
+        loop = asyncio.get_running_loop()
+        charging_from = loop.time()
         await sim.send("ev-charging 1")
         await sim.wait(is_status("Charging"))
         await asyncio.sleep(3.5)
         await sim.send("unplug 1")
         stop = await csms.wait_for("StopTransaction")
+        charged_for = loop.time() - charging_from  # over 3.5 s when the machine is loaded
         drawn = stop["meter_stop"] - start["meter_start"]
-        assert 2 <= drawn <= 5, drawn
+        # 3.68 kW is 1.02 Wh a second: 5 Wh for an unloaded run, proportionally more otherwise
+        assert 2 <= drawn <= max(5, 1.05 * charged_for + 1), (drawn, charged_for)
         await sim.send("plug 1")
         await sim.send("swipe CARD1")
         await sim.send("ev-charging 1")

@@ -304,7 +304,9 @@ def busy_store() -> ChargingProfiles:
 async def test_a_huge_duration_is_answered_at_once_and_bounded_5_7(duration: int) -> None:
     """A change every hour: 24 periods cover 0..23 h, the 25th starts at 24 h = 86400 s."""
     store = busy_store()
-    async with asyncio.timeout(1):
+    # "At once": a period-by-period walk of such a duration would take hours, so a bound of a
+    # few seconds proves it and a loaded machine cannot trip it.
+    async with asyncio.timeout(5):
         schedule = await asyncio.to_thread(
             store.composite, 1, TEN, duration, "A", transaction=None, hardware_max_amps=32
         )
@@ -396,7 +398,7 @@ async def two_connector_engine(
 ) -> ChargePointEngine:
     engine = make_engine(csms.url, hardware=hardware, number_of_connectors=2, **overrides)
     await engine.start()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while engine.state != ConnectionState.ACCEPTED:
             await asyncio.sleep(0.01)
     for connector_id in (0, 1, 2):
@@ -559,7 +561,7 @@ async def test_get_composite_schedule_bounds_over_the_wire_5_7(
     answer = await csms.call(call.GetCompositeSchedule(connector_id=1, duration=-1))
     assert answer.status == "Rejected"
     for duration in (10**10, 1_200_000_000_000):
-        async with asyncio.timeout(1):
+        async with asyncio.timeout(5):  # at once (a walk would take hours), even when loaded
             answer = await csms.call(call.GetCompositeSchedule(connector_id=1, duration=duration))
         assert answer.status == "Accepted"
         assert answer.charging_schedule["duration"] == 172800
@@ -575,7 +577,7 @@ async def test_tx_profile_transaction_id_in_the_engine_7_8(
     allow = call.ChangeConfiguration(key="AllowOfflineTxForUnknownId", value="true")
     assert (await csms.call(allow)).status == "Accepted"
     engine.go_offline()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while engine.state == ConnectionState.ACCEPTED:
             await asyncio.sleep(0.01)
     engine.set_plugged(1, True)
@@ -587,7 +589,7 @@ async def test_tx_profile_transaction_id_in_the_engine_7_8(
     assert await limits.set_profile(1, profile_body(2, PURPOSE_TX, 14)) is None  # Accepted
     engine.go_online()
     await csms.wait_for("StartTransaction")
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while engine.connectors[1].transaction.transaction_id is None:  # type: ignore[union-attr]
             await asyncio.sleep(0.01)
     assert engine.connectors[1].transaction.transaction_id == 1  # type: ignore[union-attr]

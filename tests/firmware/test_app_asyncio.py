@@ -11,6 +11,7 @@ import json
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,19 @@ def reply(values: list[float]) -> bytes:
     return body + bytes([crc & 0xFF, crc >> 8])
 
 
-async def run_for(app: App, seconds: float, net: Net | None = None) -> None:
+async def run_until(
+    app: App, done: Callable[[], object], net: Net | None = None, timeout: float = 15
+) -> None:
+    """Run the app until ``done()`` (not for a fixed time: a loaded machine runs fewer passes)."""
     task = asyncio.create_task(app.run(net, threaded=False))
-    await asyncio.sleep(seconds)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_safety_loop_ticks_starts_watchdog_and_ends_safe() -> None:
@@ -43,7 +51,7 @@ async def test_safety_loop_ticks_starts_watchdog_and_ends_safe() -> None:
     app = App(cfg, hw, ticks_ms())
     broker = Broker()
     net = Net(app, cfg, FakeWlan(), lambda: FakeMQTT(broker))
-    await run_for(app, 0.6, net)
+    await run_until(app, lambda: app.ticks >= 15 and "ocpp_cp/evse1/state" in broker.retained, net)
     assert app.ticks >= 15
     assert hw.feeds == app.ticks
     assert hw.wdt_ms == cfg["wdt_ms"]
@@ -76,7 +84,7 @@ async def test_meter_task_reads_sdm630() -> None:
         reply([42.0]),
     ]
     app = App(cfg, hw, ticks_ms())
-    await run_for(app, 0.8)
+    await run_until(app, lambda: app.meter)  # a complete reading
     assert hw.sent[0] == modbus.request(1, 0, 12)
     assert hw.sent[1] == modbus.request(1, 0x34, 2)
     assert app.meter["p"] == 7600.0

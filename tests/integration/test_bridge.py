@@ -178,7 +178,9 @@ async def test_session_driven_by_ha_entities_and_the_csms(
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert engine.ctx.tasks == set()
     assert engine._supervisor is None
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):  # the CSMS notices the close
+        while csms.sessions:
+            await asyncio.sleep(0.02)
     assert csms.sessions == []  # the connection is closed
 
 
@@ -260,7 +262,9 @@ async def test_services_and_their_errors(hass: HomeAssistant, csms: TestCsms) ->
     await service("set_limit", current=8, duration=1)
     await hass.async_block_till_done()
     assert set_value[-1].data == {"entity_id": NUMBER, "value": 8.0}
-    await asyncio.sleep(1.3)  # the limit expires by itself
+    async with asyncio.timeout(10):  # the limit expires by itself (after 1 s)
+        while set_value[-1].data["value"] != 32.0:
+            await asyncio.sleep(0.05)
     await hass.async_block_till_done()
     assert set_value[-1].data == {"entity_id": NUMBER, "value": 32.0}
 
@@ -365,10 +369,10 @@ async def test_rejected_boot_raises_a_repair_until_accepted(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     registry = ir.async_get(hass)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while registry.async_get_issue(DOMAIN, f"boot_rejected_{entry.entry_id}") is None:
             await asyncio.sleep(0.02)
-    async with asyncio.timeout(5):  # the next BootNotification is accepted: the issue goes
+    async with asyncio.timeout(15):  # the next BootNotification is accepted: the issue goes
         while registry.async_get_issue(DOMAIN, f"boot_rejected_{entry.entry_id}") is not None:
             await asyncio.sleep(0.02)
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -421,7 +425,7 @@ async def test_credentials_refused_later_raise_a_repair_and_reauth(
     assert healthy is not None and healthy.state == "none"  # not "unknown" on a healthy link
     csms.expected_password = "a-new-key-56789abc"
     entry.runtime_data.engine.reconnect()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while registry.async_get_issue(DOMAIN, f"auth_failed_{entry.entry_id}") is None:
             await asyncio.sleep(0.02)
     await hass.async_block_till_done()
@@ -443,7 +447,7 @@ async def test_reload_mid_transaction_resumes_it(hass: HomeAssistant, csms: Test
     await csms.call(call.RemoteStartTransaction(id_tag="KEEP", connector_id=1))
     await csms.wait_for("StartTransaction")
     await hass.async_block_till_done()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while entry.runtime_data.engine.connectors[1].transaction.transaction_id is None:
             await asyncio.sleep(0.01)
     mark = len(csms.received)
@@ -506,7 +510,7 @@ async def test_home_assistant_stop_stops_the_charge_point_cleanly(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     assert engine.state == "disconnected"
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await session.websocket.wait_closed()  # the CSMS sees the charge point leave
     # the entry is unloaded afterwards as usual (at teardown); stopping twice is harmless
 

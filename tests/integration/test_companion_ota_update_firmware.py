@@ -280,7 +280,7 @@ async def test_tampered_bundle_is_installation_failed(
     assert progress["status"] == "InstallationFailed"
     assert progress["error"] == "InstallationFailed: sha256 mismatch: app.mpy"
     await until(lambda: not device.app.hold, "charging allowed again", device)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await _stop(hass, entry, ha_mqtt, device)
 
 

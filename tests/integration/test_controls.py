@@ -105,7 +105,7 @@ async def start_session(hass: HomeAssistant, csms: TestCsms, entry: MockConfigEn
     await csms.wait_for("StartTransaction", after=after)
     hass.states.async_set(POWER, "3.0", {"unit_of_measurement": "kW"})
     engine: ChargePointEngine = entry.runtime_data.engine
-    async with asyncio.timeout(5):  # a RemoteStop names the id, known once it is durable
+    async with asyncio.timeout(15):  # a RemoteStop names the id, known once it is durable
         while (tx := engine.connectors[1].transaction) is None or tx.transaction_id is None:
             await asyncio.sleep(0.01)
     await hass.async_block_till_done()

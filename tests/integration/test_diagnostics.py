@@ -64,7 +64,7 @@ async def test_diagnostics_redact_secrets(
     await csms.call(call.RemoteStartTransaction(id_tag=SECRET_TAG, connector_id=1))
     await csms.wait_for("StartTransaction")
     engine = entry.runtime_data.engine
-    async with asyncio.timeout(5):  # the answer's id is kept once it is durable
+    async with asyncio.timeout(15):  # the answer's id is kept once it is durable
         while engine.connectors[1].transaction.transaction_id is None:
             await asyncio.sleep(0.01)
     await csms.wait_for("SecurityEventNotification")

@@ -42,7 +42,7 @@ async def test_energy_dashboard_is_valid_while_no_car_charges(
     await csms.call(call.RemoteStartTransaction(id_tag="E1", connector_id=1))
     await csms.wait_for("StartTransaction")
     engine = entry.runtime_data.engine
-    async with asyncio.timeout(5):  # RemoteStop names the id, known once it is durable
+    async with asyncio.timeout(15):  # RemoteStop names the id, known once it is durable
         while (tx := engine.connectors[1].transaction) is None or tx.transaction_id is None:
             await asyncio.sleep(0.01)
     hass.states.async_set(ENERGY, "13.0", {"unit_of_measurement": "kWh"})

@@ -578,7 +578,7 @@ async def test_drift_of_the_number_entity_is_written_back(
     await hass.async_block_till_done()
     assert len(rig.set_value) == writes
     hass.states.async_set(NUMBER, "25", {"min": 6, "max": 32})  # someone changed it
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         while len(rig.set_value) == writes:  # the engine writes from its own task
             await asyncio.sleep(0.01)
     assert len(rig.set_value) == writes + 1
