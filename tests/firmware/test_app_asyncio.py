@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import statistics
 import struct
 import sys
 import time
@@ -139,7 +140,10 @@ async def test_a_sample_to_confirm_gets_an_extra_pass() -> None:
     gaps = [
         b[0] - a[0] for a, b in zip(hw.passes[opened + 1 :], hw.passes[opened + 2 :], strict=False)
     ]
-    assert min(gaps) > 0.03  # then the 50 ms schedule again
+    # Then the 50 ms schedule again, not more 4 ms rechecks. The median, not the minimum: the
+    # schedule keeps its deadlines, so one pass a loaded machine delays is followed by a short gap.
+    assert statistics.median(gaps) > 0.03, gaps
+    assert statistics.mean(gaps) > 0.04, gaps
 
 
 class _FakeNetwork:
