@@ -136,8 +136,8 @@ async def test_heartbeat_is_sent_every_interval(csms: Csms, launch: Launch) -> N
     csms.boot_answers = [("Accepted", 1)]
     await launch()
     mark = csms.mark()
-    first = await csms.wait(req("Heartbeat"), mark, timeout=3)
-    second = await csms.wait(req("Heartbeat"), csms.frames.index(first) + 1, timeout=3)
+    first = await csms.wait(req("Heartbeat"), mark, timeout=10)
+    second = await csms.wait(req("Heartbeat"), csms.frames.index(first) + 1, timeout=10)
     assert first.payload == {} and second.payload == {}
     assert 0.7 <= second.at - first.at <= 2.0
 

@@ -175,7 +175,7 @@ async def test_sampled_meter_values_during_a_transaction(csms: Csms, launch: Lau
     await csms.configure(MeterValuesSampledData=",".join(wanted), MeterValueSampleInterval=1)
     transaction_id = await begin(csms, sim)
     mark = csms.mark()
-    first = await csms.wait(req("MeterValues", transactionId=transaction_id), mark, timeout=3)
+    first = await csms.wait(req("MeterValues", transactionId=transaction_id), mark, timeout=10)
     second = await csms.wait(
         req("MeterValues", transactionId=transaction_id), csms.frames.index(first) + 1, timeout=3
     )
@@ -204,7 +204,7 @@ async def test_clock_aligned_meter_values(csms: Csms, launch: Launch) -> None:
     await csms.configure(MeterValuesAlignedData="Energy.Active.Import.Register")
     mark = csms.mark()
     await csms.configure(ClockAlignedDataInterval=1)
-    idle = await csms.wait(req("MeterValues", connectorId=1), mark, timeout=3)
+    idle = await csms.wait(req("MeterValues", connectorId=1), mark, timeout=10)
     assert "transactionId" not in idle.payload
     values = sampled(idle)
     assert list(values) == ["Energy.Active.Import.Register"]
@@ -215,7 +215,7 @@ async def test_clock_aligned_meter_values(csms: Csms, launch: Launch) -> None:
     assert stamp.microsecond < 300_000, f"not aligned to the second boundary: {stamp}"
     transaction_id = await begin(csms, sim)
     during = csms.mark()
-    tx = await csms.wait(req("MeterValues", transactionId=transaction_id), during, timeout=3)
+    tx = await csms.wait(req("MeterValues", transactionId=transaction_id), during, timeout=10)
     assert sampled(tx)["Energy.Active.Import.Register"][0]["context"] == "Sample.Clock"
 
 
@@ -266,7 +266,7 @@ async def test_lbbrhzn_measurand_list_accepted_with_accept_measurand_lists(
     assert set(sampled(triggered)) == set(SIMULATOR_MEASURANDS)
     await csms.configure(MeterValueSampleInterval=1)
     transaction_id = await begin(csms, sim)
-    periodic = await csms.wait(req("MeterValues", transactionId=transaction_id), mark, timeout=3)
+    periodic = await csms.wait(req("MeterValues", transactionId=transaction_id), mark, timeout=10)
     assert set(sampled(periodic)) == set(SIMULATOR_MEASURANDS)
 
 

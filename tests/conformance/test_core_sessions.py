@@ -96,7 +96,7 @@ async def test_identification_first_times_out_after_connection_timeout(
     assert (await sim.do("swipe TAG1"))["result"] == "waiting_for_plug"
     preparing = await csms.wait(req("StatusNotification", connectorId=1, status="Preparing"), mark)
     available = await csms.wait(
-        req("StatusNotification", connectorId=1, status="Available"), mark, timeout=4
+        req("StatusNotification", connectorId=1, status="Available"), mark, timeout=10
     )
     assert 0.8 <= available.at - preparing.at <= 2.5
     await sim.do("plug 1")
@@ -159,7 +159,7 @@ async def test_remote_start_times_out_after_connection_timeout(csms: Csms, launc
     assert result == {"status": "Accepted"}
     preparing = await csms.wait(req("StatusNotification", connectorId=1, status="Preparing"), mark)
     available = await csms.wait(
-        req("StatusNotification", connectorId=1, status="Available"), mark, timeout=4
+        req("StatusNotification", connectorId=1, status="Available"), mark, timeout=10
     )
     assert 0.8 <= available.at - preparing.at <= 2.5
     await sim.do("plug 1")

@@ -38,14 +38,14 @@ SCHEMA_VIOLATIONS: list[tuple[str, dict[str, Any], str]] = [
 
 
 async def raw_call(csms: Csms, frame: list[Any], unique_id: str) -> Any:
-    """Send a raw frame; the charge point's answer with ``unique_id``, if any, within 2 s."""
+    """Send a raw frame; the charge point's answer with ``unique_id``, if any, within 10 s."""
     mark = csms.mark()
     await csms.send_raw(json.dumps(frame))
     try:
         return await csms.wait(
             lambda f: f.sender == "cp" and f.kind in (RESULT, ERROR) and f.unique_id == unique_id,
             mark,
-            timeout=2,
+            timeout=10,
         )
     except AssertionError:
         return None

@@ -191,7 +191,7 @@ async def test_limit_changes_during_a_transaction_reach_the_charger(
             where=lambda p: float(sampled_offered(p)) == 6.0,
         ),
         mark,
-        timeout=3,
+        timeout=10,
     )
     assert frame.payload["connectorId"] == 1
     assert await set_profile(csms, 1, profile(1, [(0, 0.0)])) == "Accepted"
