@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,9 +164,12 @@ async def test_download_404_is_retried_then_download_failed(
     assert ("firmware_status", {"status": "DownloadFailed"}) in events
 
 
-async def test_installation_waits_for_the_running_transaction(
+@contextlib.asynccontextmanager
+async def downloaded_during_a_transaction(
     csms: TestCsms, make_engine: EngineFactory
-) -> None:
+) -> AsyncIterator[tuple[ChargePointEngine, Installer, int]]:
+    """A transaction runs on connector 1 and a plain UpdateFirmware has Downloaded its file
+    (served while the block runs); the engine, its installer and the mark before the update."""
     hardware = Installer()
     engine = await accepted_engine(csms, make_engine, hardware=hardware)
     engine.set_plugged(1, True)
@@ -179,6 +184,13 @@ async def test_installation_waits_for_the_running_transaction(
         await csms.wait_for(
             "FirmwareStatusNotification", lambda p: p["status"] == "Downloaded", after=mark
         )
+        yield engine, hardware, mark
+
+
+async def test_installation_waits_for_the_running_transaction(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    async with downloaded_during_a_transaction(csms, make_engine) as (engine, hardware, mark):
         await asyncio.sleep(1.5)
         assert fw_statuses(csms, mark) == ["Downloading", "Downloaded"]  # not while charging
         assert hardware.installed == []
@@ -488,20 +500,7 @@ async def test_trigger_while_installation_waits_for_a_transaction_answers_downlo
 ) -> None:
     """A plain update waiting for the transaction to end has sent Downloaded last (the plain
     notification has no InstallScheduled): that is what a trigger answers, not Idle."""
-    hardware = Installer()
-    engine = await accepted_engine(csms, make_engine, hardware=hardware)
-    engine.set_plugged(1, True)
-    assert await engine.swipe("TAG1") == "started"
-    await csms.wait_for("StartTransaction")
-    with http_server() as server:
-        server.files["/fw.bin"] = FIRMWARE
-        mark = len(csms.received)
-        await csms.call(
-            call.UpdateFirmware(location=server.url("/fw.bin"), retrieve_date=now_iso())
-        )
-        await csms.wait_for(
-            "FirmwareStatusNotification", lambda p: p["status"] == "Downloaded", after=mark
-        )
+    async with downloaded_during_a_transaction(csms, make_engine) as (engine, hardware, mark):
         await csms.wait_for(  # the installation waits: the connector is being made Unavailable
             "StatusNotification", lambda p: p["status"] == "Unavailable", after=mark
         )
