@@ -290,7 +290,7 @@ def charge_point_idle(hass: HomeAssistant, bridge: OcppCpBridge) -> Callable[[],
     write on its way, no transaction message or security event waiting for delivery, no
     follow-up running.
 
-    Reads private engine attributes (the wire's ``_pending`` calls, the connector service's
+    Reads the wire's ``unfinished_calls`` and private engine attributes (the connector service's
     status ``_queue``); only used to let the system come to rest between samples, never for a
     time stamp.
     """
@@ -300,7 +300,7 @@ def charge_point_idle(hass: HomeAssistant, bridge: OcppCpBridge) -> Callable[[],
 
     def idle() -> bool:
         return not (
-            engine.wire._pending
+            engine.wire.unfinished_calls
             or services.connectors._queue
             or ctx.persisting
             or ctx.journal.pending

@@ -1079,12 +1079,14 @@ class EngineAdapter:
 
     async def _idle(self) -> None:
         """Until every queued StatusNotification has been sent and answered (reads the
-        connector service's status queue and the wire's call lock, both private)."""
+        connector service's status queue, private, and the wire's unfinished CALLs: the call
+        lock alone is unlocked for a loop pass while it passes to the next waiter, and a
+        boot-time status waiting behind another CALL was once counted as row b's first)."""
         engine = self._engine
         statuses = engine.services.connectors._queue
-        call_lock = engine.wire._call_lock
+        wire = engine.wire
         await asyncio.sleep(0)
-        while statuses or call_lock.locked():
+        while statuses or wire.unfinished_calls:
             await asyncio.sleep(0)
 
     def durable_setting(self, key: str) -> str | None:

@@ -49,13 +49,14 @@ type EngineFactory = Callable[..., ChargePointEngine]
 
 
 async def no_call_in_flight(engine: ChargePointEngine, timeout: float = 15) -> None:
-    """Until the charge point awaits no answer from the CSMS (its calls go one at a time).
+    """Until the charge point has no CALL under way: none awaiting its answer, none waiting
+    its turn (its calls go one at a time).
 
     The ocpp library's CSMS stops reading when a link closes while it still answers a CALL of
     the charge point's; a fixed sleep for that answer can be outrun on a loaded machine.
     """
     async with asyncio.timeout(timeout):
-        while engine.wire._pending:
+        while engine.wire.unfinished_calls:
             await asyncio.sleep(0.01)
 
 

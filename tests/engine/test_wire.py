@@ -11,7 +11,7 @@ from ocpp.v16 import call
 from custom_components.ocpp_cp.engine import ConnectionState
 from tests.csms import TestCsms
 
-from .conftest import EngineFactory
+from .conftest import EngineFactory, no_call_in_flight
 from .test_core import accepted_engine
 
 VALID_BOOT = {"chargePointVendor": "x", "chargePointModel": "y"}
@@ -120,3 +120,30 @@ async def test_invalid_answer_from_csms_is_a_failed_call(
         await engine.data_transfer("ocpp_cp", "ping")
     assert err.value.code == "PropertyConstraintViolation"
     assert engine.state == ConnectionState.ACCEPTED
+
+
+async def test_a_call_waiting_its_turn_counts_as_unfinished_while_the_lock_passes_to_it(
+    csms: TestCsms, make_engine: EngineFactory
+) -> None:
+    """CALLs go one at a time; a released call lock stays unlocked for a loop pass before the
+    next waiter takes it. ``unfinished_calls`` counts that waiter throughout: a benchmark that
+    read the lock alone counted a boot-time StatusNotification, still waiting, as its own."""
+    engine = await accepted_engine(csms, make_engine)
+    await no_call_in_flight(engine)
+    wire = engine.wire
+    first = asyncio.create_task(engine.data_transfer("ocpp_cp", "first"))
+    second = asyncio.create_task(engine.data_transfer("ocpp_cp", "second"))
+    handover_passes: list[int] = []
+    await asyncio.sleep(0)  # both tasks have started
+    async with asyncio.timeout(10):
+        while not second.done():
+            if first.done() and not wire._call_lock.locked():
+                handover_passes.append(wire.unfinished_calls)
+            else:
+                assert wire.unfinished_calls >= 1
+            await asyncio.sleep(0)
+    assert first.result()["status"] == "Accepted"
+    assert second.result()["status"] == "Accepted"
+    assert handover_passes, "the lock never looked free between the two calls"
+    assert all(count == 1 for count in handover_passes)
+    assert wire.unfinished_calls == 0

@@ -80,6 +80,7 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         super().__init__(charge_point_id, None, response_timeout=call_timeout, logger=_LOGGER)
         self._websocket: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[CallResult | CallError]] = {}
+        self._unfinished_calls = 0
         self._spawn_task = spawn
         self._frame_listener = frame_listener
         self.max_frame_bytes = MAX_FRAME_BYTES
@@ -106,6 +107,13 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
     @property
     def connected(self) -> bool:
         return self._websocket is not None
+
+    @property
+    def unfinished_calls(self) -> int:
+        """CALLs of ours still under way: compiling their schemas, waiting their turn (one at
+        a time) or awaiting the answer. The call lock alone does not tell: a released lock is
+        handed to the next waiter a loop pass later, unlocked in between."""
+        return self._unfinished_calls
 
     @property
     def websocket(self) -> ClientConnection | None:
@@ -245,11 +253,15 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         Raises OcppCallError for a CALLERROR (or an answer that breaks the schema),
         TimeoutError when no answer comes, NotConnectedError when offline.
         """
-        await ensure_validators(action)
-        if not checked:
-            validate(action, payload, response=False, inbound=False)
-        call_id = unique_id or str(uuid.uuid4())
-        return await self._call(action, call_id, encode_call(call_id, action, payload))
+        self._unfinished_calls += 1
+        try:
+            await ensure_validators(action)
+            if not checked:
+                validate(action, payload, response=False, inbound=False)
+            call_id = unique_id or str(uuid.uuid4())
+            return await self._call(action, call_id, encode_call(call_id, action, payload))
+        finally:
+            self._unfinished_calls -= 1
 
     async def call_encoded(
         self,
@@ -268,9 +280,11 @@ class OcppRpc(LibraryChargePoint):  # type: ignore[misc]
         frame = f"[2,{json.dumps(unique_id)},{json.dumps(action)},{payload_text}]"
         if on_answer is not None:
             self._answer_hooks[unique_id] = on_answer
+        self._unfinished_calls += 1
         try:
             return await self._call(action, unique_id, frame)
         finally:
+            self._unfinished_calls -= 1
             self._answer_hooks.pop(unique_id, None)
 
     async def _call(self, action: str, call_id: str, frame: str) -> dict[str, Any]:
